@@ -1,0 +1,96 @@
+//! `steadytext`: a thin command-line front over steadytext-core.
+
+mod cache_cmd;
+mod generate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Deterministic, cached text generation with a small local LLM.
+#[derive(Debug, Parser)]
+#[command(name = "steadytext", version, about)]
+pub struct Cli {
+    /// Model file (GGUF). Default: $STEADYTEXT_MODEL, else the model cache dir.
+    #[arg(long, global = true, env = "STEADYTEXT_MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Cache directory. Default: $STEADYTEXT_CACHE_DIR, else $XDG_CACHE_HOME/steadytext/cache.
+    #[arg(long, global = true, env = "STEADYTEXT_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// More logging (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate text for a prompt.
+    Generate(generate::GenerateArgs),
+    /// Inspect or clear the result cache.
+    #[command(subcommand)]
+    Cache(cache_cmd::CacheCommand),
+}
+
+impl Cli {
+    /// An engine builder configured from the global options.
+    pub fn engine_builder(&self) -> steadytext_core::EngineBuilder {
+        let mut b = steadytext_core::Engine::builder();
+        if let Some(m) = &self.model {
+            b = b.model_path(m);
+        }
+        if let Some(d) = &self.cache_dir {
+            b = b.cache_dir(d);
+        }
+        b
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STEADYTEXT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Generate(args) => generate::run(&cli, args).await,
+            Command::Cache(cmd) => cache_cmd::run(&cli, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The pluggable part of the engine: something that completes a prompt deterministically.
+//!
+//! [`crate::LocalBackend`] runs a GGUF model in-process with candle. Every backend reports an
+//! [`Backend::identity`] that names the exact model (and how it is run); it is part of every cache
+//! key, so results of different models or engines never mix.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::options::Generation;
+
+/// A constraint on the output, in the form the caller wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Constraint {
+    /// The output must fully match this regular expression.
+    Regex(String),
+    /// The output must be one JSON value valid against this JSON Schema.
+    JsonSchema(serde_json::Value),
+}
+
+/// One request to a backend: the prompt exactly as the model should see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletionRequest {
+    /// The final prompt text (chat template already applied when wanted).
+    pub prompt: String,
+    /// Upper bound on generated tokens.
+    pub max_tokens: usize,
+    /// Stop strings.
+    pub stop: Vec<String>,
+    /// The request's seed (decoding is greedy; the seed is passed on for backends that sample).
+    pub seed: u64,
+    /// An optional output constraint.
+    pub constraint: Option<Constraint>,
+}
+
+/// The model's log-probability of one option's tokens following a prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptionScore {
+    /// Sum of the log-probabilities of the option's tokens.
+    pub logprob: f64,
+    /// Number of tokens the option took.
+    pub tokens: usize,
+}
+
+/// A model that completes prompts. Implementations must be deterministic: the same request gives
+/// the same output on every call.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// A stable string naming the model and how it is run (weights fingerprint, load variant or
+    /// server and model). Part of every cache key.
+    fn identity(&self) -> &str;
+
+    /// The context window in tokens.
+    fn context_length(&self) -> usize;
+
+    /// Wrap `user` in the model's chat template as one user turn ready for the assistant's reply.
+    fn render_chat(&self, user: &str) -> Result<String>;
+
+    /// Number of tokens `text` takes.
+    fn count_tokens(&self, text: &str) -> Result<usize>;
+
+    /// Complete `request`.
+    async fn complete(&self, request: CompletionRequest) -> Result<Generation>;
+
+    /// Score each option as a continuation of `prompt` (one shared prefill where possible).
+    async fn score_options(&self, prompt: &str, options: &[String]) -> Result<Vec<OptionScore>> {
+        let _ = (prompt, options);
+        Err(Error::Unsupported("option scoring".into()))
+    }
+}

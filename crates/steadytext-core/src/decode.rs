@@ -1,0 +1,176 @@
+//! Deterministic greedy decoding over any [`LanguageModel`].
+//!
+//! Each step takes the arg-max logit, ties broken by the lowest token id, so the output depends on
+//! the logits alone. Generation ends at an end-of-sequence token, before the first occurrence of a
+//! stop string, when a constraint is complete, or after `max_tokens`.
+
+use crate::error::{Error, Result};
+use crate::model::LanguageModel;
+use crate::options::FinishReason;
+use crate::tokenizer::GgufTokenizer;
+
+/// The arg-max of `logits`, ties to the lowest index; NaN never wins. Returns 0 for an all-NaN
+/// or empty slice.
+///
+/// ```
+/// assert_eq!(steadytext_core::decode::argmax(&[0.5, 2.0, 2.0, f32::NAN]), 1);
+/// ```
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0usize;
+    let mut best_v = f32::NEG_INFINITY;
+    let mut found = false;
+    for (i, &v) in logits.iter().enumerate() {
+        if v.is_nan() {
+            continue;
+        }
+        if !found || v > best_v {
+            best = i;
+            best_v = v;
+            found = true;
+        }
+    }
+    best as u32
+}
+
+/// A token-level constraint: it narrows the choice at each step and says when it is complete.
+pub trait TokenConstraint {
+    /// Set every logit the constraint forbids at this step to negative infinity.
+    fn mask(&mut self, logits: &mut [f32]) -> Result<()>;
+    /// Advance past `token`.
+    fn consume(&mut self, token: u32) -> Result<()>;
+    /// The constraint is complete and admits no further token.
+    fn is_stopped(&self) -> bool;
+    /// The output so far satisfies the constraint (an end-of-sequence token is allowed now).
+    fn is_accepting(&self) -> bool;
+}
+
+/// What one decoding run produced.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The generated ids (up to, not including, an end-of-sequence token).
+    pub ids: Vec<u32>,
+    /// The decoded text, cut before a stop string.
+    pub text: String,
+    /// Why decoding ended.
+    pub finish: FinishReason,
+}
+
+/// Parameters of one greedy run.
+#[derive(Debug, Clone)]
+pub struct DecodeParams<'a> {
+    /// Upper bound on generated tokens.
+    pub max_tokens: usize,
+    /// Stop strings (output is cut before the first occurrence of any of them).
+    pub stop: &'a [String],
+    /// Ids that end generation.
+    pub eos: &'a [u32],
+}
+
+fn earliest_stop(text: &str, stop: &[String]) -> Option<usize> {
+    stop.iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+}
+
+/// Greedy decoding from a fresh KV state: prefill `prompt`, then one token at a time.
+pub fn greedy(
+    model: &mut dyn LanguageModel,
+    tokenizer: &GgufTokenizer,
+    prompt: &[u32],
+    params: &DecodeParams<'_>,
+    mut constraint: Option<&mut dyn TokenConstraint>,
+) -> Result<Decoded> {
+    if prompt.is_empty() {
+        return Err(Error::EmptyPrompt);
+    }
+    let mut logits = model.forward(prompt, 0)?;
+    let mut pos = prompt.len();
+    let mut ids: Vec<u32> = Vec::new();
+    loop {
+        if let Some(c) = constraint.as_deref_mut() {
+            if c.is_stopped() {
+                return finish(tokenizer, ids, params.stop, FinishReason::Stop);
+            }
+            c.mask(&mut logits)?;
+            if !c.is_accepting() {
+                for &e in params.eos {
+                    if let Some(l) = logits.get_mut(e as usize) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+        if ids.len() >= params.max_tokens {
+            return finish(tokenizer, ids, params.stop, FinishReason::Length);
+        }
+        let next = argmax(&logits);
+        if params.eos.contains(&next) {
+            return finish(tokenizer, ids, params.stop, FinishReason::Stop);
+        }
+        if let Some(c) = constraint.as_deref_mut() {
+            c.consume(next)?;
+        }
+        ids.push(next);
+        if !params.stop.is_empty() {
+            let text = tokenizer.decode(&ids)?;
+            if earliest_stop(&text, params.stop).is_some() {
+                return finish(tokenizer, ids, params.stop, FinishReason::Stop);
+            }
+        }
+        let done = constraint.as_deref().is_some_and(|c| c.is_stopped());
+        if done {
+            return finish(tokenizer, ids, params.stop, FinishReason::Stop);
+        }
+        if ids.len() >= params.max_tokens {
+            return finish(tokenizer, ids, params.stop, FinishReason::Length);
+        }
+        logits = model.forward(&[next], pos)?;
+        pos += 1;
+    }
+}
+
+fn finish(
+    tokenizer: &GgufTokenizer,
+    ids: Vec<u32>,
+    stop: &[String],
+    reason: FinishReason,
+) -> Result<Decoded> {
+    let mut text = tokenizer.decode(&ids)?;
+    let mut finish = reason;
+    if let Some(at) = earliest_stop(&text, stop) {
+        text.truncate(at);
+        finish = FinishReason::Stop;
+    }
+    Ok(Decoded { ids, text, finish })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn argmax_ties_go_to_the_lowest_id() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+        assert_eq!(argmax(&[f32::NAN, -1.0, -1.0]), 1);
+        assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NEG_INFINITY]), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn argmax_is_the_first_maximum(v in proptest::collection::vec(-4i8..4, 1..64)) {
+            let logits: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+            let max = v.iter().max().unwrap();
+            let first = v.iter().position(|x| x == max).unwrap();
+            prop_assert_eq!(argmax(&logits) as usize, first);
+        }
+    }
+
+    #[test]
+    fn earliest_stop_picks_the_first_occurrence() {
+        let stop = vec!["b".to_string(), "a".to_string(), String::new()];
+        assert_eq!(earliest_stop("xxbxa", &stop), Some(2));
+        assert_eq!(earliest_stop("xyz", &stop), None);
+    }
+}

@@ -1,0 +1,176 @@
+//! The one error type of steadytext-core: every failure is typed and says what to do next.
+
+use std::path::PathBuf;
+
+/// Result alias used across steadytext-core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, typed so callers can react to each case.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No model file was found at any of the places looked at.
+    #[error(
+        "model not found; tried:\n{}\nfetch the default model with: {fetch_hint}",
+        format_paths(tried)
+    )]
+    ModelNotFound {
+        /// Every path that was tried, in order.
+        tried: Vec<PathBuf>,
+        /// A command that fetches the default model.
+        fetch_hint: String,
+    },
+
+    /// The model file exists but could not be read or parsed.
+    #[error("cannot load model {path}: {reason}")]
+    ModelLoad {
+        /// The file that failed to load.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The GGUF declares an architecture this backend cannot run yet.
+    #[error("unsupported model architecture {architecture:?} in {path} (supported: {supported})")]
+    UnsupportedArchitecture {
+        /// `general.architecture` from the GGUF metadata.
+        architecture: String,
+        /// The model file.
+        path: PathBuf,
+        /// The architectures this build supports.
+        supported: String,
+    },
+
+    /// The prompt is empty or only whitespace.
+    #[error("empty prompt: give the model some text to work on")]
+    EmptyPrompt,
+
+    /// The prompt plus the requested output does not fit in the model's context window.
+    #[error(
+        "prompt of {prompt_tokens} tokens plus max_tokens {max_tokens} exceeds the context of {context} tokens"
+    )]
+    ContextOverflow {
+        /// Tokens in the (templated) prompt.
+        prompt_tokens: usize,
+        /// Requested output tokens.
+        max_tokens: usize,
+        /// The model's context window.
+        context: usize,
+    },
+
+    /// `max_tokens` is zero or larger than the context window.
+    #[error("max_tokens must be between 1 and the context size {context}, got {max_tokens}")]
+    InvalidMaxTokens {
+        /// What was asked for.
+        max_tokens: usize,
+        /// The model's context window.
+        context: usize,
+    },
+
+    /// Tokenizer construction or encoding/decoding failed.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// The chat template could not be compiled or rendered.
+    #[error("chat template: {0}")]
+    Template(String),
+
+    /// The model failed while computing logits.
+    #[error("inference: {0}")]
+    Inference(String),
+
+    /// A cache tier failed on I/O.
+    #[error("cache I/O at {path}: {source}")]
+    CacheIo {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A cache tier failed for a reason other than local I/O (e.g. a database tier).
+    #[error("cache store {store}: {reason}")]
+    CacheStore {
+        /// The tier's name.
+        store: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A choice call got fewer than two options.
+    #[error("choice needs at least 2 options, got {0}")]
+    TooFewChoices(usize),
+
+    /// A choice option is the empty string.
+    #[error("choice option {index} is empty")]
+    EmptyChoice {
+        /// Position of the empty option.
+        index: usize,
+    },
+
+    /// The same option appears twice.
+    #[error("choice option {option:?} appears twice (positions {first} and {second})")]
+    DuplicateChoice {
+        /// The repeated option.
+        option: String,
+        /// Its first position.
+        first: usize,
+        /// Its second position.
+        second: usize,
+    },
+
+    /// The JSON Schema is not valid or uses something the constraint engine cannot enforce.
+    #[error("invalid JSON schema: {0}")]
+    InvalidSchema(String),
+
+    /// The regular expression is not valid.
+    #[error("invalid regex {pattern:?}: {reason}")]
+    InvalidRegex {
+        /// The pattern as given.
+        pattern: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// `max_tokens` ran out before a constrained value was complete.
+    #[error("output truncated after {tokens} tokens before the constrained value was complete: {partial:?}")]
+    Truncated {
+        /// The partial output, which does not satisfy the constraint.
+        partial: String,
+        /// Tokens generated.
+        tokens: usize,
+    },
+
+    /// The constrained output failed the engine's own validation (should never happen locally;
+    /// a remote backend that ignores the constraint ends here).
+    #[error("output violates the constraint: {reason}; output: {output:?}")]
+    ConstraintViolated {
+        /// The offending output.
+        output: String,
+        /// Why it does not satisfy the constraint.
+        reason: String,
+    },
+
+    /// The result could not be deserialised into the requested type.
+    #[error("cannot deserialise the JSON output into the requested type: {0}")]
+    Deserialize(String),
+
+    /// The operation is not available on this backend.
+    #[error("{0} is not supported by this backend")]
+    Unsupported(String),
+}
+
+fn format_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| format!("  - {}", p.display()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Inference(e.to_string())
+    }
+}

@@ -1,0 +1,326 @@
+//! The in-process backend: a GGUF model run with candle on the CPU.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use candle_core::quantized::gguf_file::Content;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::backend::{Backend, CompletionRequest};
+use crate::chat_template::ChatTemplate;
+use crate::decode::{greedy, DecodeParams};
+use crate::error::{Error, Result};
+use crate::fingerprint::model_fingerprint;
+use crate::llama::{
+    architecture, context_length, read_header, CandleLlama, Requantize, SUPPORTED_ARCHITECTURES,
+};
+use crate::model::LanguageModel;
+use crate::options::Generation;
+use crate::tokenizer::GgufTokenizer;
+
+/// Special tokens that end a turn or a document in the model families we run.
+const END_TOKENS: &[&str] = &[
+    "<|im_end|>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eot_id|>",
+    "<|end|>",
+];
+
+/// Options for loading a local model.
+#[derive(Debug, Clone, Default)]
+pub struct LocalOptions {
+    /// Weight format in memory.
+    pub requantize: Requantize,
+    /// Where model artefacts are kept (usually [`crate::model_dir`]): the weights fingerprint
+    /// memo and, under `derived/`, re-quantised weights. `None` re-hashes and re-quantises on
+    /// every load.
+    pub artefact_dir: Option<PathBuf>,
+    /// Load the tokenizer and weights on first use instead of now (a cache hit then never
+    /// touches the weights). Errors in the weights then surface on the first request.
+    pub lazy: bool,
+}
+
+struct Loaded {
+    tokenizer: GgufTokenizer,
+    eos: Vec<u32>,
+}
+
+pub(crate) struct LocalInner {
+    path: PathBuf,
+    options: LocalOptions,
+    fingerprint: String,
+    identity: String,
+    template: ChatTemplate,
+    context: usize,
+    /// Tokenizer and end ids, built from the GGUF header on first use.
+    loaded: OnceLock<Loaded>,
+    model: Mutex<Option<Box<dyn LanguageModel>>>,
+    load_time: Mutex<Duration>,
+}
+
+/// A GGUF model in this process.
+///
+/// Requests are served one at a time by one model instance (the CPU is the bottleneck; running
+/// two at once on a small machine only slows both down).
+#[derive(Clone)]
+pub struct LocalBackend {
+    inner: Arc<LocalInner>,
+}
+
+impl std::fmt::Debug for LocalBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBackend")
+            .field("path", &self.inner.path)
+            .field("identity", &self.inner.identity)
+            .finish()
+    }
+}
+
+fn build_tokenizer(ct: &Content) -> Result<Loaded> {
+    let tokenizer = GgufTokenizer::from_gguf(ct)?;
+    let specials = tokenizer.special_ids();
+    let mut eos = vec![tokenizer.special().eos.0];
+    for t in END_TOKENS {
+        if let Some(&id) = specials.get(*t) {
+            if !eos.contains(&id) {
+                eos.push(id);
+            }
+        }
+    }
+    Ok(Loaded { tokenizer, eos })
+}
+
+impl LocalBackend {
+    /// Open the GGUF at `path`: read its header, check the architecture, compile its chat
+    /// template and fingerprint the weights; then load tokenizer and weights (unless
+    /// `options.lazy`). Fails with a typed error for a missing file, a file that is not a GGUF, or
+    /// an architecture this build cannot run; never falls back to another model.
+    pub fn load(path: &Path, options: &LocalOptions) -> Result<Self> {
+        let start = Instant::now();
+        if !path.is_file() {
+            return Err(Error::ModelNotFound {
+                tried: vec![path.to_path_buf()],
+                fetch_hint: crate::model_location::FETCH_HINT.to_string(),
+            });
+        }
+        let (ct, _) = read_header(path)?;
+        let arch = architecture(&ct);
+        if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
+            return Err(Error::UnsupportedArchitecture {
+                architecture: arch,
+                path: path.to_path_buf(),
+                supported: SUPPORTED_ARCHITECTURES.join(", "),
+            });
+        }
+        let md_str = |k: &str| ct.metadata.get(k).and_then(|v| v.to_string().ok());
+        let token_text = |key: &str| -> String {
+            let id = ct.metadata.get(key).and_then(|v| v.to_u32().ok());
+            let tokens = ct
+                .metadata
+                .get("tokenizer.ggml.tokens")
+                .and_then(|v| v.to_vec().ok());
+            match (id, tokens) {
+                (Some(id), Some(tokens)) => tokens
+                    .get(id as usize)
+                    .and_then(|t| t.to_string().ok())
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => String::new(),
+            }
+        };
+        let template = match md_str("tokenizer.chat_template") {
+            Some(src) => ChatTemplate::new(
+                src,
+                &token_text("tokenizer.ggml.bos_token_id"),
+                &token_text("tokenizer.ggml.eos_token_id"),
+            )?,
+            None => ChatTemplate::chatml(),
+        };
+        let fingerprint = model_fingerprint(path, options.artefact_dir.as_deref())?;
+        let identity = format!(
+            "candle-gguf/{arch}/{fingerprint}/{}",
+            options.requantize.name()
+        );
+        let this = Self {
+            inner: Arc::new(LocalInner {
+                path: path.to_path_buf(),
+                options: options.clone(),
+                fingerprint,
+                identity,
+                template,
+                context: context_length(&ct),
+                loaded: OnceLock::new(),
+                model: Mutex::new(None),
+                load_time: Mutex::new(start.elapsed()),
+            }),
+        };
+        if !options.lazy {
+            let _ = this.loaded_with(Some(ct))?;
+            this.with_model(|_| Ok(()))?;
+        }
+        Ok(this)
+    }
+
+    fn loaded_with(&self, header: Option<Content>) -> Result<&Loaded> {
+        if let Some(l) = self.inner.loaded.get() {
+            return Ok(l);
+        }
+        let start = Instant::now();
+        let ct = match header {
+            Some(ct) => ct,
+            None => read_header(&self.inner.path)?.0,
+        };
+        let loaded = build_tokenizer(&ct)?;
+        *self
+            .inner
+            .load_time
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) += start.elapsed();
+        Ok(self.inner.loaded.get_or_init(|| loaded))
+    }
+
+    fn loaded(&self) -> Result<&Loaded> {
+        self.loaded_with(None)
+    }
+
+    /// Load tokenizer and weights now if they are not loaded yet.
+    pub fn preload(&self) -> Result<()> {
+        self.loaded()?;
+        self.with_model(|_| Ok(()))
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Time spent loading so far (header, fingerprint, tokenizer, weights).
+    pub fn load_time(&self) -> Duration {
+        *self
+            .inner
+            .load_time
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// blake3 of the weights file.
+    pub fn fingerprint(&self) -> &str {
+        &self.inner.fingerprint
+    }
+
+    /// The tokenizer built from the GGUF.
+    pub fn tokenizer(&self) -> Result<&GgufTokenizer> {
+        Ok(&self.loaded()?.tokenizer)
+    }
+
+    /// Token ids that end generation.
+    pub fn eos_ids(&self) -> Result<&[u32]> {
+        Ok(&self.loaded()?.eos)
+    }
+
+    /// Run `f` with exclusive use of the model, loading the weights first if needed (blocking;
+    /// call from a blocking context).
+    pub fn with_model<T>(&self, f: impl FnOnce(&mut dyn LanguageModel) -> Result<T>) -> Result<T> {
+        let mut guard = self
+            .inner
+            .model
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.is_none() {
+            let start = Instant::now();
+            let derived_dir = self
+                .inner
+                .options
+                .artefact_dir
+                .as_ref()
+                .map(|d| d.join("derived"));
+            let model = CandleLlama::load(
+                &self.inner.path,
+                self.inner.options.requantize,
+                derived_dir
+                    .as_deref()
+                    .map(|d| (d, self.inner.fingerprint.as_str())),
+            )?;
+            let took = start.elapsed();
+            *self
+                .inner
+                .load_time
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) += took;
+            tracing::info!(
+                "loaded weights of {} in {} ms",
+                self.inner.path.display(),
+                took.as_millis()
+            );
+            *guard = Some(Box::new(model));
+        }
+        f(guard.as_mut().expect("model loaded above").as_mut())
+    }
+
+    /// Tokenize `prompt` and check it plus `max_tokens` fits in the context.
+    pub fn encode_checked(&self, prompt: &str, max_tokens: usize) -> Result<Vec<u32>> {
+        let ids = self.loaded()?.tokenizer.encode(prompt)?;
+        if ids.is_empty() {
+            return Err(Error::EmptyPrompt);
+        }
+        if ids.len() + max_tokens > self.inner.context {
+            return Err(Error::ContextOverflow {
+                prompt_tokens: ids.len(),
+                max_tokens,
+                context: self.inner.context,
+            });
+        }
+        Ok(ids)
+    }
+
+    /// Complete a request on the calling thread (blocking).
+    pub fn complete_blocking(&self, request: &CompletionRequest) -> Result<Generation> {
+        if request.constraint.is_some() {
+            return Err(Error::Unsupported("constrained generation".into()));
+        }
+        let ids = self.encode_checked(&request.prompt, request.max_tokens)?;
+        let loaded = self.loaded()?;
+        let params = DecodeParams {
+            max_tokens: request.max_tokens,
+            stop: &request.stop,
+            eos: &loaded.eos,
+        };
+        let decoded = self.with_model(|m| greedy(m, &loaded.tokenizer, &ids, &params, None))?;
+        Ok(Generation {
+            text: decoded.text,
+            prompt_tokens: ids.len(),
+            completion_tokens: decoded.ids.len(),
+            finish_reason: decoded.finish,
+            cached: false,
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn identity(&self) -> &str {
+        &self.inner.identity
+    }
+
+    fn context_length(&self) -> usize {
+        self.inner.context
+    }
+
+    fn render_chat(&self, user: &str) -> Result<String> {
+        self.inner.template.render_user(user)
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(self.loaded()?.tokenizer.encode(text)?.len())
+    }
+
+    async fn complete(&self, request: CompletionRequest) -> Result<Generation> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.complete_blocking(&request))
+            .await
+            .map_err(|e| Error::Inference(format!("inference task failed: {e}")))?
+    }
+}

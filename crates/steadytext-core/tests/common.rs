@@ -1,0 +1,42 @@
+//! Shared test fixtures: one loaded model per test binary.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, OnceLock};
+
+use steadytext_core::{Backend, Cache, Engine, LocalBackend, LocalOptions};
+
+/// The real default model, loaded once per test binary (its fingerprint memo and re-quantised
+/// weights live in the model dir, as in production).
+pub fn backend() -> Arc<LocalBackend> {
+    static BACKEND: OnceLock<Arc<LocalBackend>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let path = steadytext_core::resolve_model(None)
+                .expect("the default model is missing: run scripts/fetch-model");
+            Arc::new(
+                LocalBackend::load(
+                    &path,
+                    &LocalOptions {
+                        artefact_dir: Some(steadytext_core::model_dir()),
+                        ..Default::default()
+                    },
+                )
+                .expect("the default model loads"),
+            )
+        })
+        .clone()
+}
+
+/// An engine over the shared model with no cache.
+pub fn uncached() -> Engine {
+    Engine::new(backend() as Arc<dyn Backend>, Cache::disabled())
+}
+
+/// An engine over the shared model with a fresh memory + disk cache in `dir`.
+pub fn cached(dir: &std::path::Path) -> Engine {
+    Engine::new(
+        backend() as Arc<dyn Backend>,
+        Cache::memory_and_disk(1 << 20, dir),
+    )
+}
