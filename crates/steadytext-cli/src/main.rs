@@ -1,6 +1,7 @@
 //! `steadytext`: a thin command-line front over steadytext-core.
 
 mod cache_cmd;
+mod constrained;
 mod generate;
 
 use std::path::PathBuf;
@@ -32,6 +33,12 @@ pub struct Cli {
 pub enum Command {
     /// Generate text for a prompt.
     Generate(generate::GenerateArgs),
+    /// Choose one of the given options (prints it; `--json` adds every option's score).
+    Choice(constrained::ChoiceArgs),
+    /// Generate one JSON value valid against a schema.
+    Json(constrained::JsonArgs),
+    /// Generate text that fully matches a regular expression.
+    Regex(constrained::RegexArgs),
     /// Inspect or clear the result cache.
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
@@ -83,6 +90,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Generate(args) => generate::run(&cli, args).await,
+            Command::Choice(args) => constrained::choice(&cli, args).await,
+            Command::Json(args) => constrained::json(&cli, args).await,
+            Command::Regex(args) => constrained::regex(&cli, args).await,
             Command::Cache(cmd) => cache_cmd::run(&cli, cmd).await,
         }
     });

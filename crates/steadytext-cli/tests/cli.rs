@@ -173,3 +173,142 @@ fn missing_model_and_empty_prompt_fail_clearly() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("max_tokens"));
 }
+
+#[test]
+fn constrained_commands_hold_and_are_identical_across_thread_counts() {
+    let cache = tempfile::tempdir().unwrap();
+    let labels = [
+        "very_positive",
+        "positive",
+        "neutral",
+        "negative",
+        "very_negative",
+    ];
+    let mut args = vec![
+        "choice",
+        "Classify sentiment of this review (rating 1/5): Product broke after one week.",
+        "--no-cache",
+    ];
+    for l in &labels {
+        args.extend(["--choice", l]);
+    }
+    let one = stdout(&steadytext(
+        cache.path(),
+        &args,
+        &[("RAYON_NUM_THREADS", "1")],
+        None,
+    ));
+    let two = stdout(&steadytext(
+        cache.path(),
+        &args,
+        &[("RAYON_NUM_THREADS", "2")],
+        None,
+    ));
+    assert_eq!(one, two);
+    assert!(labels.contains(&one.trim()), "{one:?}");
+    args.push("--json");
+    let scored: serde_json::Value =
+        serde_json::from_str(&stdout(&steadytext(cache.path(), &args, &[], None))).unwrap();
+    assert_eq!(scored["choice"].as_str().unwrap(), one.trim());
+    assert_eq!(scored["scores"].as_array().unwrap().len(), 5);
+
+    let schema = r#"{"urgency": {"type": "string", "enum": ["low", "medium", "high", "critical"]}, "root_cause": {"type": "string"}, "follow_up_needed": {"type": "boolean"}}"#;
+    let json_args = [
+        "json",
+        "Analyze support ticket: Subject: Late delivery, Description: My order has not arrived.",
+        "--schema",
+        schema,
+        "--no-cache",
+    ];
+    let one = stdout(&steadytext(
+        cache.path(),
+        &json_args,
+        &[("RAYON_NUM_THREADS", "1")],
+        None,
+    ));
+    let two = stdout(&steadytext(
+        cache.path(),
+        &json_args,
+        &[("RAYON_NUM_THREADS", "2")],
+        None,
+    ));
+    assert_eq!(one, two);
+    let v: serde_json::Value = serde_json::from_str(one.trim()).unwrap();
+    assert!(["low", "medium", "high", "critical"].contains(&v["urgency"].as_str().unwrap()));
+    assert!(v["follow_up_needed"].is_boolean() && v["root_cause"].is_string());
+    assert_eq!(v.as_object().unwrap().len(), 3);
+
+    let schema_file = cache.path().join("schema.json");
+    std::fs::write(&schema_file, schema).unwrap();
+    let from_file = stdout(&steadytext(
+        cache.path(),
+        &[
+            "json",
+            json_args[1],
+            "--schema-file",
+            schema_file.to_str().unwrap(),
+            "--no-cache",
+        ],
+        &[],
+        None,
+    ));
+    assert_eq!(from_file, one);
+
+    let date = stdout(&steadytext(
+        cache.path(),
+        &["regex", "Give a date.", "--pattern", r"\d{4}-\d{2}-\d{2}"],
+        &[],
+        None,
+    ));
+    assert!(regex_like_date(date.trim()), "{date:?}");
+}
+
+fn regex_like_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+}
+
+#[test]
+fn bad_constraints_fail_clearly() {
+    let cache = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["choice", "x", "--choice", "a"], "at least 2"),
+        (
+            &["choice", "x", "--choice", "a", "--choice", "a"],
+            "appears twice",
+        ),
+        (
+            &["json", "x", "--schema", "{\"type\": \"strnig\"}"],
+            "invalid JSON schema",
+        ),
+        (
+            &["json", "x", "--schema", "not json"],
+            "invalid JSON schema",
+        ),
+        (&["regex", "x", "--pattern", "(unclosed"], "invalid regex"),
+        (
+            &[
+                "json",
+                "Describe a ticket.",
+                "--schema",
+                "{\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"string\"}}",
+                "--max-tokens",
+                "4",
+            ],
+            "truncated",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = steadytext(cache.path(), args, &[], None);
+        assert!(!o.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

@@ -64,7 +64,15 @@ pub trait Backend: Send + Sync {
     /// Complete `request`.
     async fn complete(&self, request: CompletionRequest) -> Result<Generation>;
 
-    /// Score each option as a continuation of `prompt` (one shared prefill where possible).
+    /// Check that `constraint` can be enforced by this backend (e.g. compiles), without
+    /// generating. The default accepts everything and leaves errors to [`Backend::complete`].
+    fn check_constraint(&self, constraint: &Constraint) -> Result<()> {
+        let _ = constraint;
+        Ok(())
+    }
+
+    /// Score each option as a continuation of `prompt` (one shared prefill where possible):
+    /// the log-probability of the option's tokens plus the end-of-turn token after them.
     async fn score_options(&self, prompt: &str, options: &[String]) -> Result<Vec<OptionScore>> {
         let _ = (prompt, options);
         Err(Error::Unsupported("option scoring".into()))

@@ -64,6 +64,27 @@ pub struct DecodeParams<'a> {
     pub stop: &'a [String],
     /// Ids that end generation.
     pub eos: &'a [u32],
+    /// Repetition penalty (1.0 = off): before the arg-max, the logit of every token generated in
+    /// the last `repeat_window` steps is divided by this (multiplied when negative), as
+    /// llama.cpp's `repeat_penalty` does. Deterministic: it depends only on the output so far.
+    pub repeat_penalty: f32,
+    /// How many recent generated tokens the penalty looks at.
+    pub repeat_window: usize,
+}
+
+/// Apply the repetition penalty to `logits` for the tokens in `recent`.
+pub fn penalize_repeats(logits: &mut [f32], recent: &[u32], penalty: f32) {
+    if penalty == 1.0 {
+        return;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for &t in recent {
+        if seen.insert(t) {
+            if let Some(l) = logits.get_mut(t as usize) {
+                *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
+            }
+        }
+    }
 }
 
 fn earliest_stop(text: &str, stop: &[String]) -> Option<usize> {
@@ -104,6 +125,8 @@ pub fn greedy(
         if ids.len() >= params.max_tokens {
             return finish(tokenizer, ids, params.stop, FinishReason::Length);
         }
+        let recent = &ids[ids.len().saturating_sub(params.repeat_window)..];
+        penalize_repeats(&mut logits, recent, params.repeat_penalty);
         let next = argmax(&logits);
         if params.eos.contains(&next) {
             return finish(tokenizer, ids, params.stop, FinishReason::Stop);

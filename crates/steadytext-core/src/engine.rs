@@ -1,11 +1,18 @@
 //! [`Engine`]: the front door. It owns a backend and a cache and turns every call into a pure,
 //! cached function of its inputs.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use crate::backend::{Backend, CompletionRequest};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::backend::{Backend, CompletionRequest, Constraint};
 use crate::cache::{Cache, KeyParts, DEFAULT_MEMORY_BYTES};
+use crate::choice::{validate_options, Choice, ChoiceScore};
+use crate::constraint::{canonical, full_match_regex, normalize_schema, SchemaValidator};
 use crate::error::{Error, Result};
 use crate::llama::Requantize;
 use crate::local::{LocalBackend, LocalOptions};
@@ -30,6 +37,7 @@ use crate::options::{GenerateOptions, Generation};
 pub struct Engine {
     backend: Arc<dyn Backend>,
     cache: Arc<Cache>,
+    validators: Arc<Mutex<HashMap<String, Arc<SchemaValidator>>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -52,6 +60,7 @@ impl Engine {
         Self {
             backend,
             cache: Arc::new(cache),
+            validators: Arc::default(),
         }
     }
 
@@ -154,6 +163,211 @@ impl Engine {
             .await?;
         generation.cached = hit;
         Ok(generation)
+    }
+
+    /// Choose one of `options` for `prompt` by the model's probabilities (see [`crate::choice`]
+    /// for the scoring rule). The result is always exactly one of the options.
+    ///
+    /// Errors: [`Error::TooFewChoices`], [`Error::EmptyChoice`], [`Error::DuplicateChoice`],
+    /// [`Error::EmptyPrompt`], [`Error::ContextOverflow`].
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: steadytext_core::Engine) -> steadytext_core::Result<()> {
+    /// let c = engine
+    ///     .choice("Is 'I love it' positive or negative?", &["positive", "negative"], &Default::default())
+    ///     .await?;
+    /// assert!(c.choice == "positive" || c.choice == "negative");
+    /// # Ok(()) }
+    /// ```
+    pub async fn choice<S: AsRef<str>>(
+        &self,
+        prompt: &str,
+        options: &[S],
+        opts: &GenerateOptions,
+    ) -> Result<Choice> {
+        let options = validate_options(options)?;
+        let rendered = self.render_prompt(prompt, opts.chat)?;
+        let parts = KeyParts {
+            model: self.backend.identity(),
+            operation: "choice",
+            prompt: &rendered,
+            params: serde_json::json!({
+                "options": options,
+                "seed": opts.seed,
+                "scoring": "logprob+end/v1",
+            }),
+        };
+        let (mut choice, hit): (Choice, bool) = self
+            .cached(parts, opts.use_cache, || async {
+                let scores = self.backend.score_options(&rendered, &options).await?;
+                if scores.len() != options.len() {
+                    return Err(Error::Inference(format!(
+                        "backend scored {} of {} options",
+                        scores.len(),
+                        options.len()
+                    )));
+                }
+                Ok(Choice::from_scores(
+                    options
+                        .iter()
+                        .zip(scores)
+                        .map(|(o, s)| ChoiceScore {
+                            option: o.clone(),
+                            logprob: s.logprob,
+                            normalized: s.logprob / (s.tokens as f64 + 1.0),
+                            tokens: s.tokens,
+                        })
+                        .collect(),
+                ))
+            })
+            .await?;
+        choice.cached = hit;
+        Ok(choice)
+    }
+
+    fn validator(&self, schema: &Value) -> Result<Arc<SchemaValidator>> {
+        let key = crate::cache::canonical_json(schema);
+        if let Some(v) = self.validators.lock().expect("validator memo").get(&key) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(SchemaValidator::new(schema)?);
+        self.validators
+            .lock()
+            .expect("validator memo")
+            .insert(key, v.clone());
+        Ok(v)
+    }
+
+    /// Generate under `constraint` and return the raw generation (cached like `generate`).
+    pub async fn generate_constrained(
+        &self,
+        prompt: &str,
+        constraint: Constraint,
+        opts: &GenerateOptions,
+    ) -> Result<Generation> {
+        self.check_max_tokens(opts.max_tokens)?;
+        let rendered = self.render_prompt(prompt, opts.chat)?;
+        // One canonical form per meaning: the seed's shorthand and its full form share a key.
+        let constraint = match constraint {
+            Constraint::JsonSchema(s) => Constraint::JsonSchema(normalize_schema(&s)?),
+            regex => regex,
+        };
+        let (operation, canonical_form) = match &constraint {
+            Constraint::Regex(_) => ("regex", canonical(&constraint)),
+            Constraint::JsonSchema(_) => ("json", canonical(&constraint)),
+        };
+        let parts = KeyParts {
+            model: self.backend.identity(),
+            operation,
+            prompt: &rendered,
+            params: serde_json::json!({
+                "max_tokens": opts.max_tokens,
+                "seed": opts.seed,
+                "constraint": canonical_form,
+            }),
+        };
+        let request = CompletionRequest {
+            prompt: rendered.clone(),
+            max_tokens: opts.max_tokens,
+            stop: Vec::new(),
+            seed: opts.seed,
+            constraint: Some(constraint),
+        };
+        let (mut generation, hit): (Generation, bool) = self
+            .cached(parts, opts.use_cache, || async {
+                if let Some(c) = &request.constraint {
+                    self.backend.check_constraint(c)?;
+                }
+                self.backend.complete(request.clone()).await
+            })
+            .await?;
+        generation.cached = hit;
+        Ok(generation)
+    }
+
+    /// Generate one JSON value that validates against `schema`: bare JSON, no wrapping.
+    ///
+    /// `schema` is a JSON Schema, or the seed's shorthand (a bare map of property schemas, taken
+    /// as an object with exactly those properties, all required; see
+    /// [`crate::constraint::normalize_schema`]). The output is enforced token by token and then
+    /// validated independently.
+    ///
+    /// Errors: [`Error::InvalidSchema`]; [`Error::Truncated`] (with the partial text) when
+    /// `max_tokens` runs out before the value is complete — never invalid or repaired JSON.
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: steadytext_core::Engine) -> steadytext_core::Result<()> {
+    /// let schema = serde_json::json!({"urgency": {"type": "string", "enum": ["low", "high"]}});
+    /// let v = engine.generate_json("Ticket: the site is down!", &schema, &Default::default()).await?;
+    /// assert!(v["urgency"] == "low" || v["urgency"] == "high");
+    /// # Ok(()) }
+    /// ```
+    pub async fn generate_json(
+        &self,
+        prompt: &str,
+        schema: &Value,
+        opts: &GenerateOptions,
+    ) -> Result<Value> {
+        let schema = normalize_schema(schema)?;
+        let validator = self.validator(&schema)?;
+        let g = self
+            .generate_constrained(prompt, Constraint::JsonSchema(schema), opts)
+            .await?;
+        validator
+            .parse_and_validate(&g.text)
+            .map_err(|reason| Error::ConstraintViolated {
+                output: g.text.clone(),
+                reason,
+            })
+    }
+
+    /// Generate a value of type `T`: its JSON Schema comes from `schemars`, the output is
+    /// generated under it and deserialised with serde.
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: steadytext_core::Engine) -> steadytext_core::Result<()> {
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Verdict { positive: bool, reason: String }
+    /// let v: Verdict = engine.generate_typed("Review: 'Works great.' Positive?", &Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn generate_typed<T: JsonSchema + DeserializeOwned>(
+        &self,
+        prompt: &str,
+        opts: &GenerateOptions,
+    ) -> Result<T> {
+        let schema = serde_json::to_value(schemars::schema_for!(T))
+            .map_err(|e| Error::InvalidSchema(e.to_string()))?;
+        let value = self.generate_json(prompt, &schema, opts).await?;
+        serde_json::from_value(value).map_err(|e| Error::Deserialize(e.to_string()))
+    }
+
+    /// Generate text that fully matches the regular expression `pattern` (Rust `regex` syntax).
+    ///
+    /// Errors: [`Error::InvalidRegex`]; [`Error::Truncated`] when `max_tokens` runs out first.
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: steadytext_core::Engine) -> steadytext_core::Result<()> {
+    /// let phone = engine.generate_regex("Make up a US phone number.", r"\(\d{3}\) \d{3}-\d{4}", &Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn generate_regex(
+        &self,
+        prompt: &str,
+        pattern: &str,
+        opts: &GenerateOptions,
+    ) -> Result<String> {
+        let full = full_match_regex(pattern)?;
+        let g = self
+            .generate_constrained(prompt, Constraint::Regex(pattern.to_string()), opts)
+            .await?;
+        if !full.is_match(&g.text) {
+            return Err(Error::ConstraintViolated {
+                reason: format!("does not fully match /{pattern}/"),
+                output: g.text,
+            });
+        }
+        Ok(g.text)
     }
 }
 

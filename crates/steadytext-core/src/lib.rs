@@ -22,6 +22,8 @@
 pub mod backend;
 pub mod cache;
 pub mod chat_template;
+pub mod choice;
+pub mod constraint;
 pub mod decode;
 pub mod engine;
 pub mod error;
@@ -36,6 +38,7 @@ pub mod tokenizer;
 pub use backend::{Backend, CompletionRequest, Constraint, OptionScore};
 pub use cache::Cache;
 pub use chat_template::ChatTemplate;
+pub use choice::{Choice, ChoiceScore};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Result};
 pub use llama::Requantize;

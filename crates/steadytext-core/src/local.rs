@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::backend::{Backend, CompletionRequest};
+use crate::backend::{Backend, CompletionRequest, Constraint, OptionScore};
 use crate::chat_template::ChatTemplate;
+use crate::choice::score_token_options;
+use crate::constraint::{ConstraintCompiler, MatcherConstraint};
+use crate::decode::TokenConstraint;
 use crate::decode::{greedy, DecodeParams};
 use crate::error::{Error, Result};
 use crate::fingerprint::model_fingerprint;
@@ -17,7 +20,7 @@ use crate::llama::{
     architecture, context_length, read_header, CandleLlama, Requantize, SUPPORTED_ARCHITECTURES,
 };
 use crate::model::LanguageModel;
-use crate::options::Generation;
+use crate::options::{FinishReason, Generation};
 use crate::tokenizer::GgufTokenizer;
 
 /// Special tokens that end a turn or a document in the model families we run.
@@ -28,6 +31,14 @@ const END_TOKENS: &[&str] = &[
     "<|eot_id|>",
     "<|end|>",
 ];
+
+/// Repetition penalty for constrained decoding. Free-text fields inside JSON otherwise send a
+/// small model into loops until `max_tokens` runs out; llama.cpp's default of 1.1 over the last
+/// 64 tokens stops that and never affects grammar-forced tokens. Plain `generate` stays pure
+/// greedy.
+pub const CONSTRAINED_REPEAT_PENALTY: f32 = 1.1;
+/// Window of the repetition penalty.
+pub const REPEAT_WINDOW: usize = 64;
 
 /// Options for loading a local model.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +69,8 @@ pub(crate) struct LocalInner {
     /// Tokenizer and end ids, built from the GGUF header on first use.
     loaded: OnceLock<Loaded>,
     model: Mutex<Option<Box<dyn LanguageModel>>>,
+    /// llguidance compiler over the tokenizer, built on first constrained request.
+    constraints: OnceLock<ConstraintCompiler>,
     load_time: Mutex<Duration>,
 }
 
@@ -154,6 +167,7 @@ impl LocalBackend {
                 context: context_length(&ct),
                 loaded: OnceLock::new(),
                 model: Mutex::new(None),
+                constraints: OnceLock::new(),
                 load_time: Mutex::new(start.elapsed()),
             }),
         };
@@ -276,19 +290,62 @@ impl LocalBackend {
         Ok(ids)
     }
 
+    fn compiler(&self) -> Result<&ConstraintCompiler> {
+        if let Some(c) = self.inner.constraints.get() {
+            return Ok(c);
+        }
+        let tokenizer = &self.loaded()?.tokenizer;
+        let compiler = ConstraintCompiler::new(tokenizer, tokenizer.vocab_size())?;
+        Ok(self.inner.constraints.get_or_init(|| compiler))
+    }
+
+    /// Check that `constraint` compiles (memoised), without running the model.
+    pub fn compile_constraint(&self, constraint: &Constraint) -> Result<()> {
+        self.compiler()?.matcher(constraint).map(|_| ())
+    }
+
     /// Complete a request on the calling thread (blocking).
     pub fn complete_blocking(&self, request: &CompletionRequest) -> Result<Generation> {
-        if request.constraint.is_some() {
-            return Err(Error::Unsupported("constrained generation".into()));
-        }
         let ids = self.encode_checked(&request.prompt, request.max_tokens)?;
         let loaded = self.loaded()?;
+        let mut constraint = match &request.constraint {
+            Some(c) => Some(MatcherConstraint::new(self.compiler()?.matcher(c)?)),
+            None => None,
+        };
+        // Stop strings do not apply to constrained output: the constraint decides where it ends.
+        let no_stop: [String; 0] = [];
         let params = DecodeParams {
             max_tokens: request.max_tokens,
-            stop: &request.stop,
+            stop: if constraint.is_some() {
+                &no_stop
+            } else {
+                &request.stop
+            },
             eos: &loaded.eos,
+            repeat_penalty: if constraint.is_some() {
+                CONSTRAINED_REPEAT_PENALTY
+            } else {
+                1.0
+            },
+            repeat_window: REPEAT_WINDOW,
         };
-        let decoded = self.with_model(|m| greedy(m, &loaded.tokenizer, &ids, &params, None))?;
+        let decoded = self.with_model(|m| {
+            greedy(
+                m,
+                &loaded.tokenizer,
+                &ids,
+                &params,
+                constraint.as_mut().map(|c| c as &mut dyn TokenConstraint),
+            )
+        })?;
+        if let Some(c) = &constraint {
+            if decoded.finish == FinishReason::Length && !c.is_accepting() {
+                return Err(Error::Truncated {
+                    partial: decoded.text,
+                    tokens: decoded.ids.len(),
+                });
+            }
+        }
         Ok(Generation {
             text: decoded.text,
             prompt_tokens: ids.len(),
@@ -296,6 +353,30 @@ impl LocalBackend {
             finish_reason: decoded.finish,
             cached: false,
         })
+    }
+
+    /// Score options after a prompt on the calling thread (blocking); see [`crate::choice`].
+    pub fn score_options_blocking(
+        &self,
+        prompt: &str,
+        options: &[String],
+    ) -> Result<Vec<OptionScore>> {
+        let loaded = self.loaded()?;
+        let tokenized: Vec<Vec<u32>> = options
+            .iter()
+            .map(|o| loaded.tokenizer.encode(o))
+            .collect::<Result<_>>()?;
+        let longest = tokenized.iter().map(Vec::len).max().unwrap_or(0);
+        let ids = self.encode_checked(prompt, longest + 1)?;
+        let end = loaded.tokenizer.special().eos.0;
+        let scores = self.with_model(|m| {
+            let logits = m.forward(&ids, 0)?;
+            score_token_options(m, &logits, ids.len(), &tokenized, end)
+        })?;
+        Ok(scores
+            .into_iter()
+            .map(|(logprob, tokens)| OptionScore { logprob, tokens })
+            .collect())
     }
 }
 
@@ -322,5 +403,16 @@ impl Backend for LocalBackend {
         tokio::task::spawn_blocking(move || this.complete_blocking(&request))
             .await
             .map_err(|e| Error::Inference(format!("inference task failed: {e}")))?
+    }
+
+    async fn score_options(&self, prompt: &str, options: &[String]) -> Result<Vec<OptionScore>> {
+        let (this, prompt, options) = (self.clone(), prompt.to_string(), options.to_vec());
+        tokio::task::spawn_blocking(move || this.score_options_blocking(&prompt, &options))
+            .await
+            .map_err(|e| Error::Inference(format!("inference task failed: {e}")))?
+    }
+
+    fn check_constraint(&self, constraint: &Constraint) -> Result<()> {
+        self.compile_constraint(constraint)
     }
 }
