@@ -4,7 +4,7 @@
 //! the logits alone. Generation ends at an end-of-sequence token, before the first occurrence of a
 //! stop string, when a constraint is complete, or after `max_tokens`.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::LanguageModel;
 use crate::options::FinishReason;
 use crate::tokenizer::GgufTokenizer;
@@ -94,19 +94,16 @@ fn earliest_stop(text: &str, stop: &[String]) -> Option<usize> {
         .min()
 }
 
-/// Greedy decoding from a fresh KV state: prefill `prompt`, then one token at a time.
+/// Greedy decoding, one token at a time, from a model that has just consumed a prompt of `pos`
+/// tokens and produced `logits` (see [`crate::prefill::prefill`]).
 pub fn greedy(
     model: &mut dyn LanguageModel,
     tokenizer: &GgufTokenizer,
-    prompt: &[u32],
+    mut logits: Vec<f32>,
+    mut pos: usize,
     params: &DecodeParams<'_>,
     mut constraint: Option<&mut dyn TokenConstraint>,
 ) -> Result<Decoded> {
-    if prompt.is_empty() {
-        return Err(Error::EmptyPrompt);
-    }
-    let mut logits = model.forward(prompt, 0)?;
-    let mut pos = prompt.len();
     let mut ids: Vec<u32> = Vec::new();
     loop {
         if let Some(c) = constraint.as_deref_mut() {

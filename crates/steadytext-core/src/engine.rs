@@ -463,6 +463,7 @@ impl EngineBuilder {
                 requantize: self.requantize,
                 artefact_dir: Some(model_dir()),
                 lazy: self.lazy,
+                ..LocalOptions::default()
             },
         )
     }

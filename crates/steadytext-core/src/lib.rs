@@ -33,6 +33,7 @@ pub mod local;
 pub mod model;
 pub mod model_location;
 pub mod options;
+pub mod prefill;
 pub mod tokenizer;
 
 pub use backend::{Backend, CompletionRequest, Constraint, OptionScore};

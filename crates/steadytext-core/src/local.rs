@@ -21,6 +21,7 @@ use crate::llama::{
 };
 use crate::model::LanguageModel;
 use crate::options::{FinishReason, Generation};
+use crate::prefill::{prefill, PrefixCache, DEFAULT_PREFIX_CACHE_TOKENS, PREFILL_CHUNK};
 use crate::tokenizer::GgufTokenizer;
 
 /// Special tokens that end a turn or a document in the model families we run.
@@ -41,7 +42,7 @@ pub const CONSTRAINED_REPEAT_PENALTY: f32 = 1.1;
 pub const REPEAT_WINDOW: usize = 64;
 
 /// Options for loading a local model.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LocalOptions {
     /// Weight format in memory.
     pub requantize: Requantize,
@@ -52,6 +53,26 @@ pub struct LocalOptions {
     /// Load the tokenizer and weights on first use instead of now (a cache hit then never
     /// touches the weights). Errors in the weights then surface on the first request.
     pub lazy: bool,
+    /// Tokens of prompt-prefix KV state kept for reuse (see [`crate::prefill`]); 0 disables reuse
+    /// (prefill stays chunked, so outputs are the same either way).
+    pub prefix_cache_tokens: usize,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self {
+            requantize: Requantize::default(),
+            artefact_dir: None,
+            lazy: false,
+            prefix_cache_tokens: DEFAULT_PREFIX_CACHE_TOKENS,
+        }
+    }
+}
+
+/// The model and the KV states of recent prompt prefixes (one lock for both).
+struct ModelState {
+    model: Box<dyn LanguageModel>,
+    prefixes: PrefixCache,
 }
 
 struct Loaded {
@@ -68,7 +89,7 @@ pub(crate) struct LocalInner {
     context: usize,
     /// Tokenizer and end ids, built from the GGUF header on first use.
     loaded: OnceLock<Loaded>,
-    model: Mutex<Option<Box<dyn LanguageModel>>>,
+    model: Mutex<Option<ModelState>>,
     /// llguidance compiler over the tokenizer, built on first constrained request.
     constraints: OnceLock<ConstraintCompiler>,
     load_time: Mutex<Duration>,
@@ -154,7 +175,7 @@ impl LocalBackend {
         };
         let fingerprint = model_fingerprint(path, options.artefact_dir.as_deref())?;
         let identity = format!(
-            "candle-gguf/{arch}/{fingerprint}/{}",
+            "candle-gguf/{arch}/{fingerprint}/{}/prefill-chunk{PREFILL_CHUNK}",
             options.requantize.name()
         );
         let this = Self {
@@ -238,6 +259,28 @@ impl LocalBackend {
     /// Run `f` with exclusive use of the model, loading the weights first if needed (blocking;
     /// call from a blocking context).
     pub fn with_model<T>(&self, f: impl FnOnce(&mut dyn LanguageModel) -> Result<T>) -> Result<T> {
+        self.with_state(|state| f(state.model.as_mut()))
+    }
+
+    /// Prefill `ids` (chunked, reusing cached prefixes) and run `f` on the model holding them,
+    /// with the logits after the last prompt token.
+    pub fn with_prefilled<T>(
+        &self,
+        ids: &[u32],
+        f: impl FnOnce(&mut dyn LanguageModel, Vec<f32>) -> Result<T>,
+    ) -> Result<T> {
+        self.with_state(|state| {
+            let logits = prefill(&mut state.model, ids, &mut state.prefixes)?;
+            f(state.model.as_mut(), logits)
+        })
+    }
+
+    /// (prefix hits, prompt tokens whose prefill was skipped) since load.
+    pub fn prefix_stats(&self) -> Result<(u64, u64)> {
+        self.with_state(|state| Ok(state.prefixes.stats()))
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut ModelState) -> Result<T>) -> Result<T> {
         let mut guard = self
             .inner
             .model
@@ -269,9 +312,12 @@ impl LocalBackend {
                 self.inner.path.display(),
                 took.as_millis()
             );
-            *guard = Some(Box::new(model));
+            *guard = Some(ModelState {
+                model: Box::new(model),
+                prefixes: PrefixCache::new(self.inner.options.prefix_cache_tokens),
+            });
         }
-        f(guard.as_mut().expect("model loaded above").as_mut())
+        f(guard.as_mut().expect("model loaded above"))
     }
 
     /// Tokenize `prompt` and check it plus `max_tokens` fits in the context.
@@ -329,11 +375,12 @@ impl LocalBackend {
             },
             repeat_window: REPEAT_WINDOW,
         };
-        let decoded = self.with_model(|m| {
+        let decoded = self.with_prefilled(&ids, |m, logits| {
             greedy(
                 m,
                 &loaded.tokenizer,
-                &ids,
+                logits,
+                ids.len(),
                 &params,
                 constraint.as_mut().map(|c| c as &mut dyn TokenConstraint),
             )
@@ -369,8 +416,7 @@ impl LocalBackend {
         let longest = tokenized.iter().map(Vec::len).max().unwrap_or(0);
         let ids = self.encode_checked(prompt, longest + 1)?;
         let end = loaded.tokenizer.special().eos.0;
-        let scores = self.with_model(|m| {
-            let logits = m.forward(&ids, 0)?;
+        let scores = self.with_prefilled(&ids, |m, logits| {
             score_token_options(m, &logits, ids.len(), &tokenized, end)
         })?;
         Ok(scores

@@ -258,3 +258,52 @@ fn native_and_requantised_weights_have_distinct_identities() {
     assert_ne!(native.identity(), common::backend().identity());
     assert_eq!(native.fingerprint(), common::backend().fingerprint());
 }
+
+#[test]
+fn prefix_reuse_never_changes_the_output() {
+    use std::sync::Arc;
+    use steadytext_core::{Backend, Cache, Engine, LocalBackend, LocalOptions};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let path = steadytext_core::resolve_model(None).unwrap();
+    let load = |prefix_cache_tokens| {
+        Arc::new(
+            LocalBackend::load(
+                &path,
+                &LocalOptions {
+                    artefact_dir: Some(steadytext_core::model_dir()),
+                    prefix_cache_tokens,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        )
+    };
+    let (cold, warm) = (load(0), load(4096));
+    let shared = "You label customer reviews. Examples:\n".to_string()
+        + &"Review: 'Great value, fast delivery.' Label: positive\nReview: 'Broke in a day.' Label: negative\n".repeat(4);
+    let prompts = [
+        format!("{shared}Review: 'It works, nothing special.' Label:"),
+        format!("{shared}Review: 'Terrible support, never again.' Label:"),
+        format!("{shared}Review: 'Absolutely love it!' Label:"),
+    ];
+    let opts = GenerateOptions::default().max_tokens(6);
+    let labels = ["positive", "neutral", "negative"];
+    let cold_engine = Engine::new(cold.clone() as Arc<dyn Backend>, Cache::disabled());
+    let warm_engine = Engine::new(warm.clone() as Arc<dyn Backend>, Cache::disabled());
+    for p in &prompts {
+        let a = rt.block_on(cold_engine.generate(p, &opts)).unwrap();
+        let b = rt.block_on(warm_engine.generate(p, &opts)).unwrap();
+        assert_eq!(a, b);
+        let ca = rt.block_on(cold_engine.choice(p, &labels, &opts)).unwrap();
+        let cb = rt.block_on(warm_engine.choice(p, &labels, &opts)).unwrap();
+        assert_eq!(ca, cb, "scores are bit-identical with and without reuse");
+    }
+    let (hits, reused) = warm.prefix_stats().unwrap();
+    assert!(
+        hits >= 5 && reused >= 5 * 64,
+        "prefix reuse happened: {hits} hits, {reused} tokens"
+    );
+    assert_eq!(cold.prefix_stats().unwrap(), (0, 0));
+}
