@@ -1,1 +1,47 @@
-//! placeholder
+//! PostgreSQL adapter for steadytext.
+//!
+//! * [`Store`]: a connection pool plus the embedded [`MIGRATOR`] — the seed tutorial's
+//!   customer-intelligence schema (tables and indexes exactly as in the seed), the job queue
+//!   with its enqueue triggers, and the cache tables.
+//! * [`Queue`]: a durable job queue (`FOR UPDATE SKIP LOCKED` claims under a lease, completion
+//!   in the handler's transaction, exponential backoff, dead letters, `LISTEN`/`NOTIFY`).
+//! * [`Worker`] and [`JobHandler`]: run jobs with a number of slots until shutdown.
+//! * [`PgCache`]: the shared database tier of the core's result cache.
+//!
+//! Inserting a row into `product_reviews` (or changing a review's text or rating) or into
+//! `support_tickets` enqueues an `analyze_review` / `analyze_ticket` job with payload
+//! `{"id": <row id>}` and notifies channel [`NOTIFY_CHANNEL`], inside the inserting
+//! transaction: the insert never waits on a model.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), steadytext_pg::PgError> {
+//! use steadytext_pg::Store;
+//! let store = Store::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
+//! store.migrate().await?;
+//! sqlx::query("INSERT INTO product_reviews (customer_id, product_id, rating, review_text) \
+//!              VALUES (NULL, 1, 5, 'Great')")
+//!     .execute(store.pool())
+//!     .await?;
+//! assert_eq!(store.queue().stats().await?.pending, 1);
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod error;
+pub mod queue;
+pub mod store;
+pub mod worker;
+
+pub use cache::{PgCache, PG_CACHE_NAME};
+pub use error::{redact_url, PgError, Result};
+pub use queue::{
+    DeadJob, EnqueueOptions, Enqueued, FailOutcome, Job, JobError, Queue, QueueStats, RetryPolicy,
+    NOTIFY_CHANNEL,
+};
+pub use store::{Store, StoreOptions, MIGRATOR};
+pub use worker::{JobHandler, Worker, WorkerConfig, WorkerReport};
+
+/// Re-exported so users name the same sqlx version as this crate.
+pub use sqlx;

@@ -1,0 +1,159 @@
+//! [`PgCache`]: the shared PostgreSQL tier of steadytext's result cache.
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+use steadytext_core::cache::{CacheKey, CacheStore, StoreStats};
+use steadytext_core::Error;
+
+/// The tier's name in stats and logs.
+pub const PG_CACHE_NAME: &str = "postgres";
+
+/// A [`CacheStore`] over the `steadytext_cache` table: every process pointed at the same
+/// database shares entries and counters (hits, misses, writes live in `steadytext_cache_stats`).
+///
+/// Database failures are reported as [`Error::CacheStore`]; the core's
+/// [`Cache`](steadytext_core::cache::Cache) counts them and treats them as misses.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) {
+/// use std::sync::Arc;
+/// use steadytext_core::cache::Cache;
+/// let dir = std::path::Path::new("/tmp/steadytext-cache");
+/// let cache = Cache::memory_and_disk(64 << 20, dir)
+///     .with_tier(Arc::new(steadytext_pg::PgCache::new(pool)));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PgCache {
+    pool: PgPool,
+}
+
+impl PgCache {
+    /// A tier over `pool`. The migrations must have run.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Keep the `keep` most recently used entries and delete the rest (counted as evictions).
+    /// Returns how many were deleted.
+    pub async fn evict_to(&self, keep: u64) -> steadytext_core::Result<u64> {
+        let (evicted,): (i64,) = sqlx::query_as(
+            "WITH gone AS ( \
+               DELETE FROM steadytext_cache WHERE key IN ( \
+                 SELECT key FROM steadytext_cache \
+                 ORDER BY COALESCE(last_hit_at, created_at) DESC OFFSET $1) \
+               RETURNING 1), \
+             counted AS ( \
+               UPDATE steadytext_cache_stats SET evictions = evictions + (SELECT count(*) FROM gone) \
+               WHERE id) \
+             SELECT count(*) FROM gone",
+        )
+        .bind(keep.min(i64::MAX as u64) as i64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(evicted as u64)
+    }
+}
+
+fn store_error(e: sqlx::Error) -> Error {
+    Error::CacheStore {
+        store: PG_CACHE_NAME.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+#[async_trait]
+impl CacheStore for PgCache {
+    fn name(&self) -> &str {
+        PG_CACHE_NAME
+    }
+
+    /// The value under `key`; a hit bumps the entry's `hits` and `last_hit_at`. The shared
+    /// hit/miss counters are updated in the same statement.
+    async fn get(&self, key: &CacheKey) -> steadytext_core::Result<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> = sqlx::query_as(
+            "WITH hit AS ( \
+               UPDATE steadytext_cache SET hits = hits + 1, last_hit_at = now() \
+               WHERE key = $1 RETURNING value), \
+             counted AS ( \
+               UPDATE steadytext_cache_stats \
+               SET hits = hits + (SELECT count(*) FROM hit), \
+                   misses = misses + 1 - (SELECT count(*) FROM hit) \
+               WHERE id) \
+             SELECT value FROM hit",
+        )
+        .bind(&key.0[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(row.map(|(v,)| v))
+    }
+
+    /// Insert or replace the value under `key`.
+    async fn put(&self, key: &CacheKey, value: &[u8]) -> steadytext_core::Result<()> {
+        sqlx::query(
+            "WITH written AS ( \
+               INSERT INTO steadytext_cache (key, value) VALUES ($1, $2) \
+               ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value \
+               RETURNING 1) \
+             UPDATE steadytext_cache_stats SET writes = writes + (SELECT count(*) FROM written) \
+             WHERE id",
+        )
+        .bind(&key.0[..])
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Delete every entry and reset the shared counters.
+    async fn clear(&self) -> steadytext_core::Result<()> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        sqlx::query("DELETE FROM steadytext_cache")
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query(
+            "UPDATE steadytext_cache_stats SET hits = 0, misses = 0, writes = 0, evictions = 0 \
+             WHERE id",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    /// Shared counters plus the current entry count and bytes (keys and values).
+    async fn stats(&self) -> steadytext_core::Result<StoreStats> {
+        let (hits, misses, writes, evictions, entries, bytes): (i64, i64, i64, i64, i64, i64) =
+            sqlx::query_as(
+                "SELECT s.hits, s.misses, s.writes, s.evictions, c.entries, c.bytes \
+                 FROM steadytext_cache_stats s, \
+                      (SELECT count(*) AS entries, \
+                              COALESCE(sum(octet_length(key) + octet_length(value)), 0)::bigint \
+                                AS bytes \
+                       FROM steadytext_cache) c \
+                 WHERE s.id",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let n = |v: i64| v.max(0) as u64;
+        Ok(StoreStats {
+            hits: n(hits),
+            misses: n(misses),
+            writes: n(writes),
+            evictions: n(evictions),
+            entries: n(entries),
+            bytes: n(bytes),
+            ..StoreStats::default()
+        })
+    }
+}

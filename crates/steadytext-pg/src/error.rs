@@ -1,0 +1,127 @@
+//! Errors of the PostgreSQL adapter.
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The database URL could not be parsed. The URL is shown without its password.
+    #[error("invalid PostgreSQL URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// No connection could be made (server down, connection refused, authentication failed,
+    /// unknown database, timeout). The URL is shown without its password.
+    #[error("cannot connect to PostgreSQL at {url}: {source}")]
+    Connect {
+        /// The URL, password redacted.
+        url: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// Applying the embedded migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    /// A query failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+
+    /// The job's lease is no longer ours: it expired and another worker claimed the job, or the
+    /// job was already finished. Nothing was written (the caller's transaction was rolled back).
+    #[error("job {id}: lease lost (claim {attempt} by {worker} is no longer current)")]
+    LeaseLost {
+        /// The job.
+        id: i64,
+        /// The worker that held the stale claim.
+        worker: String,
+        /// The claim's attempt number.
+        attempt: i32,
+    },
+
+    /// A worker slot panicked outside the handler (a bug in this crate).
+    #[error("worker slot panicked: {0}")]
+    WorkerPanicked(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = PgError> = std::result::Result<T, E>;
+
+/// `url` with any password replaced by `***`, for messages and logs. Handles both URL form
+/// (`postgres://user:secret@host/db`) and key/value form (`host=h password=secret`).
+pub fn redact_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        let mut out = url[..scheme_end + 3].to_string();
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        let tail = &rest[authority_end..];
+        out.push_str(&redact_password_param(tail));
+        out
+    } else {
+        redact_password_param(url)
+    }
+}
+
+/// Redact `password=...` in a query string or key/value connection string.
+fn redact_password_param(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.to_ascii_lowercase().find("password=") {
+        let boundary_ok = pos == 0 || matches!(rest.as_bytes()[pos - 1], b'?' | b'&' | b' ');
+        let value_start = pos + "password=".len();
+        out.push_str(&rest[..value_start]);
+        rest = &rest[value_start..];
+        if boundary_ok {
+            let end = rest.find(['&', ' ']).unwrap_or(rest.len());
+            out.push_str("***");
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://bob:s3cr@t@db.example:5432/app?sslmode=require"),
+            "postgres://bob:***@db.example:5432/app?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1:5432/postgres"),
+            "postgres://postgres@127.0.0.1:5432/postgres"
+        );
+        assert_eq!(
+            redact_url("postgresql://localhost/db?user=u&password=p&x=1"),
+            "postgresql://localhost/db?user=u&password=***&x=1"
+        );
+        assert_eq!(
+            redact_url("host=h password=hunter2 dbname=d"),
+            "host=h password=*** dbname=d"
+        );
+        assert_eq!(redact_url("postgres://h"), "postgres://h");
+    }
+}
