@@ -1,0 +1,497 @@
+//! Prompt builders: versioned, deterministic, and free of personal data.
+//!
+//! Every builder is a method of [`PromptBuilder`] and returns a [`Prompt`]: the text, its
+//! [`PromptKind`] and the [`PROMPT_VERSION`] of the template set. Analyses store the version
+//! with their results (so rows made by older prompts can be found and re-run) and should keep it
+//! in anything they key on besides the engine's own cache (whose key already covers the text).
+//!
+//! **Privacy.** No builder takes a name, an email, a phone number, a `customers.id`, a
+//! `customer_id` UUID or a ticket number: the inputs are PII-free by construction
+//! ([`ReviewInput`], [`TicketInput`], [`ChurnRisk`], [`SegmentStats`], [`CustomerProfile`],
+//! [`CustomerSnapshot`], [`ExecutiveStats`]). Every free-text field (review text and title,
+//! ticket subject, description and category, segment names, themes) goes through the builder's
+//! [`Redactor`]; use [`PromptBuilder::for_customer`] to also scrub the customer's own names.
+//!
+//! **Determinism.** Numbers are rounded explicitly (scores 2 decimals, money 2, ratings 1),
+//! whitespace in free text is collapsed to single spaces (which also keeps user text from
+//! forging new prompt lines), and free text is cut at [`MAX_FREE_TEXT_CHARS`] characters after
+//! redaction (so a cut can never leave half a phone number behind).
+//!
+//! **Changing a template** changes its snapshot test in this module; bump [`PROMPT_VERSION`]
+//! in the same commit.
+//!
+//! ```
+//! use steadytext_schema::{prompts::{PromptBuilder, ReviewInput, PROMPT_VERSION}, Customer, Rating};
+//!
+//! let customer = Customer::example();
+//! let prompts = PromptBuilder::for_customer(&customer);
+//! let p = prompts.review_sentiment(&ReviewInput {
+//!     rating: Some(Rating::new(5).unwrap()),
+//!     title: Some("Excellent!"),
+//!     text: "Loved it. Call me at 555-123-4567. - John",
+//! });
+//! assert_eq!(p.version, PROMPT_VERSION);
+//! assert!(p.text.contains("(rating 5/5)"));
+//! assert!(p.text.ends_with("Review: Loved it. Call me at [phone]. - [name]"));
+//! ```
+
+use serde::Serialize;
+
+use crate::churn::{ChurnRisk, CHURN_WINDOW_DAYS, HIGH_CHURN_RISK};
+use crate::enums::{closed_set, RecommendationType};
+use crate::executive::ExecutiveStats;
+use crate::privacy::Redactor;
+use crate::recommendations::CustomerProfile;
+use crate::records::{Customer, ProductReview, Rating, SupportTicket};
+use crate::segments::SegmentStats;
+use crate::sentiment::ReviewSentiment;
+use crate::status::{CustomerSnapshot, ISSUE_WINDOW_DAYS, SENTIMENT_WINDOW_DAYS};
+use crate::util::{self, count, fixed};
+
+/// The version of the whole prompt set. Bump it whenever any template's text changes.
+pub const PROMPT_VERSION: &str = "ci-prompts/1";
+
+/// Free text longer than this many characters is cut (after redaction).
+pub const MAX_FREE_TEXT_CHARS: usize = 2000;
+/// Short free-text fields (titles, subjects, categories, segment names, themes) are cut here.
+pub const MAX_SHORT_TEXT_CHARS: usize = 200;
+/// At most this many themes or interests are listed in a prompt.
+pub const MAX_LISTED_THEMES: usize = 5;
+
+closed_set! {
+    /// Which prompt a [`Prompt`] is.
+    pub enum PromptKind ("prompt kind") {
+        /// Five-way review sentiment; answered by a choice over [`ReviewSentiment::LABELS`].
+        ReviewSentiment => "review_sentiment",
+        /// One-sentence review summary; free text.
+        ReviewSummary => "review_summary",
+        /// Review themes; JSON [`crate::ReviewThemes`].
+        ReviewThemes => "review_themes",
+        /// Ticket analysis; JSON [`crate::TicketAnalysis`].
+        TicketAnalysis => "ticket_analysis",
+        /// Retention strategy for an at-risk customer; free text.
+        RetentionStrategy => "retention_strategy",
+        /// Segment profile; free text.
+        SegmentProfile => "segment_profile",
+        /// Three marketing strategies; JSON [`crate::SegmentStrategies`].
+        SegmentStrategies => "segment_strategies",
+        /// One recommendation; JSON [`crate::RecommendationDraft`].
+        Recommendation => "recommendation",
+        /// Dashboard insight for one customer; free text.
+        CustomerInsight => "customer_insight",
+        /// Executive summary; free text.
+        ExecutiveSummary => "executive_summary",
+    }
+}
+
+impl PromptKind {
+    /// A token budget for the answer: the seed's `max_tokens` for free text, room for the JSON
+    /// syntax for structured answers, `None` for the choice (nothing is generated freely).
+    pub fn max_tokens(self) -> Option<u32> {
+        Some(match self {
+            Self::ReviewSentiment => return None,
+            Self::ReviewSummary => 50,
+            Self::ReviewThemes => 48,
+            Self::TicketAnalysis => 256,
+            Self::RetentionStrategy => 150,
+            Self::SegmentProfile => 200,
+            Self::SegmentStrategies => 384,
+            Self::Recommendation => 160,
+            Self::CustomerInsight => 100,
+            Self::ExecutiveSummary => 200,
+        })
+    }
+}
+
+/// A built prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Prompt {
+    /// Which prompt.
+    pub kind: PromptKind,
+    /// [`PROMPT_VERSION`].
+    pub version: &'static str,
+    /// The text to send.
+    pub text: String,
+}
+
+impl Prompt {
+    fn new(kind: PromptKind, text: String) -> Self {
+        Self {
+            kind,
+            version: PROMPT_VERSION,
+            text,
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// [`PromptKind::max_tokens`].
+    pub fn max_tokens(&self) -> Option<u32> {
+        self.kind.max_tokens()
+    }
+}
+
+impl std::fmt::Display for Prompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The parts of a review a prompt may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReviewInput<'a> {
+    /// The star rating, when known (the seed puts it in the sentiment prompt).
+    pub rating: Option<Rating>,
+    /// The review's title.
+    pub title: Option<&'a str>,
+    /// The review's text.
+    pub text: &'a str,
+}
+
+impl<'a> ReviewInput<'a> {
+    /// From a stored review (no text reads as empty).
+    pub fn from_review(review: &'a ProductReview) -> Self {
+        Self {
+            rating: review.rating,
+            title: review.title.as_deref(),
+            text: review.review_text.as_deref().unwrap_or(""),
+        }
+    }
+}
+
+/// The parts of a ticket a prompt may see (not its number, not its customer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TicketInput<'a> {
+    /// The ticket's category.
+    pub category: Option<&'a str>,
+    /// The ticket's subject.
+    pub subject: Option<&'a str>,
+    /// The customer's description.
+    pub description: Option<&'a str>,
+}
+
+impl<'a> TicketInput<'a> {
+    /// From a stored ticket.
+    pub fn from_ticket(ticket: &'a SupportTicket) -> Self {
+        Self {
+            category: ticket.category.as_deref(),
+            subject: ticket.subject.as_deref(),
+            description: ticket.description.as_deref(),
+        }
+    }
+}
+
+/// Builds every prompt, redacting free text on the way in.
+#[derive(Debug, Clone, Default)]
+pub struct PromptBuilder {
+    redactor: Redactor,
+}
+
+impl PromptBuilder {
+    /// Builder with the generic [`Redactor`] (emails, card and phone numbers).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builder that also scrubs this customer's names and email from free text. Use it for
+    /// anything the customer wrote.
+    pub fn for_customer(customer: &Customer) -> Self {
+        Self::with_redactor(Redactor::for_customer(customer))
+    }
+
+    /// Builder with a given redactor.
+    pub fn with_redactor(redactor: Redactor) -> Self {
+        Self { redactor }
+    }
+
+    fn text(&self, s: &str, max: usize) -> String {
+        let clean = self.redactor.redact(&util::collapse_whitespace(s));
+        util::truncate_chars(&clean, max)
+    }
+
+    fn long(&self, s: &str) -> String {
+        let t = self.text(s, MAX_FREE_TEXT_CHARS);
+        if t.is_empty() {
+            "(no text)".to_string()
+        } else {
+            t
+        }
+    }
+
+    fn short(&self, s: &str) -> Option<String> {
+        Some(self.text(s, MAX_SHORT_TEXT_CHARS)).filter(|t| !t.is_empty())
+    }
+
+    fn list(&self, items: &[String]) -> Option<String> {
+        let items: Vec<String> = items
+            .iter()
+            .filter_map(|i| self.short(i))
+            .take(MAX_LISTED_THEMES)
+            .collect();
+        (!items.is_empty()).then(|| items.join(", "))
+    }
+
+    fn review_body(&self, review: &ReviewInput<'_>) -> String {
+        let title = review
+            .title
+            .and_then(|t| self.short(t))
+            .map(|t| format!("Title: {t}\n"))
+            .unwrap_or_default();
+        format!("{title}Review: {}", self.long(review.text))
+    }
+
+    /// Five-way sentiment of a review, answered by a choice over [`ReviewSentiment::LABELS`].
+    /// The rating is included when known, as in the seed.
+    pub fn review_sentiment(&self, review: &ReviewInput<'_>) -> Prompt {
+        let rating = review
+            .rating
+            .map(|r| format!(" (rating {r}/5)"))
+            .unwrap_or_default();
+        Prompt::new(
+            PromptKind::ReviewSentiment,
+            format!(
+                "Classify the sentiment of this customer review{rating}. Answer with one of: {}.\n{}",
+                ReviewSentiment::LABELS.join(", "),
+                self.review_body(review)
+            ),
+        )
+    }
+
+    /// One-sentence summary of a review.
+    pub fn review_summary(&self, review: &ReviewInput<'_>) -> Prompt {
+        Prompt::new(
+            PromptKind::ReviewSummary,
+            format!(
+                "Summarize this customer review in one sentence.\n{}",
+                self.review_body(review)
+            ),
+        )
+    }
+
+    /// Up to three themes of a review, generated as [`crate::ReviewThemes`] JSON.
+    pub fn review_themes(&self, review: &ReviewInput<'_>) -> Prompt {
+        Prompt::new(
+            PromptKind::ReviewThemes,
+            format!(
+                "List up to 3 key themes of this customer review, each a short phrase of one to three words.\n{}",
+                self.review_body(review)
+            ),
+        )
+    }
+
+    /// Analysis of a support ticket, generated as [`crate::TicketAnalysis`] JSON.
+    pub fn ticket_analysis(&self, ticket: &TicketInput<'_>) -> Prompt {
+        let mut text = String::from(
+            "Analyze this support ticket. Give its urgency (low, medium, high or critical), the \
+             customer's sentiment (angry, frustrated, neutral, satisfied or happy), the likely root \
+             cause, a suggested resolution, whether follow-up is needed, and up to 5 short tags.\n",
+        );
+        if let Some(c) = ticket.category.and_then(|c| self.short(c)) {
+            text.push_str(&format!("Category: {c}\n"));
+        }
+        if let Some(s) = ticket.subject.and_then(|s| self.short(s)) {
+            text.push_str(&format!("Subject: {s}\n"));
+        }
+        text.push_str(&format!(
+            "Description: {}",
+            self.long(ticket.description.unwrap_or(""))
+        ));
+        Prompt::new(PromptKind::TicketAnalysis, text)
+    }
+
+    /// A retention strategy for a customer at risk, from the score and its factors only.
+    pub fn retention_strategy(&self, risk: &ChurnRisk) -> Prompt {
+        let f = &risk.factors;
+        Prompt::new(
+            PromptKind::RetentionStrategy,
+            format!(
+                "Create a retention strategy for a customer with churn risk score {} (0 = safe, 1 = about to leave).\n\
+                 Risk factors: {} inactive; average sentiment {} (from -1 to 1); {} in the last {CHURN_WINDOW_DAYS} days; \
+                 average support satisfaction {} out of 5; lifetime value ${}.",
+                fixed(risk.score, 2),
+                count(f.days_inactive.max(0) as u64, "day", "days"),
+                fixed(f.sentiment_score, 2),
+                count(f.support_tickets, "support ticket", "support tickets"),
+                fixed(f.satisfaction, 1),
+                fixed(f.lifetime_value, 2),
+            ),
+        )
+    }
+
+    fn segment_facts(&self, stats: &SegmentStats, detailed: bool) -> String {
+        let ltv = stats
+            .avg_lifetime_value
+            .map_or("unknown".to_string(), |v| format!("${}", fixed(v, 2)));
+        let sentiment = stats.sentiment_bucket().map_or("no data", |b| b.phrase());
+        let mut facts = format!(
+            "Customers: {}. Average lifetime value: {ltv}. Sentiment: {sentiment}.",
+            stats.customer_count
+        );
+        if detailed {
+            match (stats.review_count, stats.avg_rating) {
+                (0, _) => facts.push_str(" Reviews: none."),
+                (n, Some(r)) => facts.push_str(&format!(
+                    " Reviews: {n}, average rating {} out of 5.",
+                    fixed(r, 1)
+                )),
+                (n, None) => facts.push_str(&format!(" Reviews: {n}, unrated.")),
+            }
+            if let Some(themes) = self.list(&stats.common_themes) {
+                facts.push_str(&format!(" Common review themes: {themes}."));
+            }
+            if !stats.interaction_types.is_empty() {
+                let types: Vec<&str> = stats.interaction_types.iter().map(|t| t.as_str()).collect();
+                facts.push_str(&format!(" Interaction types: {}.", types.join(", ")));
+            }
+        }
+        facts
+    }
+
+    fn segment_name(&self, stats: &SegmentStats) -> String {
+        self.short(&stats.segment_name)
+            .unwrap_or_else(|| "unnamed".to_string())
+    }
+
+    /// A profile of a customer segment (the seed's: name, customer count, average lifetime
+    /// value, sentiment bucket; plus ratings, common themes and interaction types).
+    pub fn segment_profile(&self, stats: &SegmentStats) -> Prompt {
+        Prompt::new(
+            PromptKind::SegmentProfile,
+            format!(
+                "Create a detailed profile of the \"{}\" customer segment.\n{}",
+                self.segment_name(stats),
+                self.segment_facts(stats, true)
+            ),
+        )
+    }
+
+    /// Exactly three marketing strategies for a segment, generated as
+    /// [`crate::SegmentStrategies`] JSON.
+    pub fn segment_strategies(&self, stats: &SegmentStats) -> Prompt {
+        Prompt::new(
+            PromptKind::SegmentStrategies,
+            format!(
+                "Suggest exactly 3 marketing strategies for the \"{}\" customer segment, each with a name, \
+                 a description and its expected impact.\n{}",
+                self.segment_name(stats),
+                self.segment_facts(stats, false)
+            ),
+        )
+    }
+
+    /// One recommendation of `kind` for a customer, generated as
+    /// [`crate::RecommendationDraft`] JSON. The profile holds no name, email or id.
+    pub fn recommendation(&self, kind: RecommendationType, profile: &CustomerProfile) -> Prompt {
+        let instruction = match kind {
+            RecommendationType::Product => {
+                "Suggest one product for this customer: a short title, and a description of why it is a good fit."
+            }
+            RecommendationType::Retention => {
+                "Create one retention offer for this customer: a short title, and a description of its benefits to them."
+            }
+            RecommendationType::Upsell => {
+                "Suggest one upsell opportunity for this customer: a short title, and a pitch."
+            }
+        };
+        let segment = profile
+            .segment
+            .as_deref()
+            .and_then(|s| self.short(s))
+            .unwrap_or_else(|| "unknown".to_string());
+        let risk = util::finite(profile.churn_risk).map_or("unknown".to_string(), |r| fixed(r, 2));
+        let interests = self
+            .list(&profile.interests)
+            .unwrap_or_else(|| "unknown".to_string());
+        let mut text = format!(
+            "{instruction}\nCustomer profile: segment {segment}; lifetime value ${}; churn risk {risk}; interests: {interests}",
+            fixed(profile.lifetime_value, 2),
+        );
+        if let Some(r) = util::finite(profile.avg_rating_given) {
+            text.push_str(&format!("; average rating given {} out of 5", fixed(r, 1)));
+        }
+        text.push('.');
+        Prompt::new(PromptKind::Recommendation, text)
+    }
+
+    /// The dashboard's insight for one customer, from their snapshot.
+    pub fn customer_insight(&self, snapshot: &CustomerSnapshot) -> Prompt {
+        let mut text = String::from(
+            "Analyze this customer's behavior in two or three sentences and suggest one next step.\n",
+        );
+        if let Some(s) = snapshot.segment.as_deref().and_then(|s| self.short(s)) {
+            text.push_str(&format!("Segment: {s}. "));
+        }
+        let interactions = count(snapshot.interaction_count, "interaction", "interactions");
+        match util::finite(snapshot.avg_sentiment) {
+            Some(s) => text.push_str(&format!(
+                "Last {SENTIMENT_WINDOW_DAYS} days: average sentiment {} (from -1 to 1) over {interactions}",
+                fixed(s, 2)
+            )),
+            None => text.push_str(&format!(
+                "Last {SENTIMENT_WINDOW_DAYS} days: {interactions}, no sentiment scores"
+            )),
+        }
+        if !snapshot.interaction_types.is_empty() {
+            let types: Vec<&str> = snapshot
+                .interaction_types
+                .iter()
+                .map(|t| t.as_str())
+                .collect();
+            text.push_str(&format!(" ({})", types.join(", ")));
+        }
+        text.push_str(". ");
+        match (
+            snapshot.issue_count,
+            util::finite(snapshot.avg_satisfaction),
+        ) {
+            (0, _) => text.push_str(&format!(
+                "Last {ISSUE_WINDOW_DAYS} days: no support tickets. "
+            )),
+            (n, sat) => {
+                text.push_str(&format!(
+                    "Last {ISSUE_WINDOW_DAYS} days: {}",
+                    count(n, "support ticket", "support tickets")
+                ));
+                if let Some(s) = sat {
+                    text.push_str(&format!(", average satisfaction {} out of 5", fixed(s, 1)));
+                }
+                text.push_str(". ");
+            }
+        }
+        text.push_str(&format!("Status: {}.", snapshot.status.phrase()));
+        Prompt::new(PromptKind::CustomerInsight, text)
+    }
+
+    /// The executive summary, from company-wide numbers.
+    pub fn executive_summary(&self, stats: &ExecutiveStats) -> Prompt {
+        let ltv = stats
+            .avg_lifetime_value
+            .map_or("unknown".to_string(), |v| format!("${}", fixed(v, 2)));
+        let reviews = match (stats.total_reviews, stats.avg_rating) {
+            (0, _) => "No reviews.".to_string(),
+            (n, Some(r)) => format!(
+                "{}, average rating {} out of 5.",
+                count(n, "review", "reviews"),
+                fixed(r, 1)
+            ),
+            (n, None) => format!("{}, unrated.", count(n, "review", "reviews")),
+        };
+        Prompt::new(
+            PromptKind::ExecutiveSummary,
+            format!(
+                "Write a short executive summary of customer health, with the main risk and one recommended action.\n\
+                 {}, {} at high churn risk (score above {}). Average lifetime value: {ltv}. {reviews} {}.",
+                count(stats.total_customers, "customer", "customers"),
+                stats.high_risk_customers,
+                fixed(HIGH_CHURN_RISK, 1),
+                count(stats.open_tickets, "open support ticket", "open support tickets"),
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;
