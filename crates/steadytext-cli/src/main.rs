@@ -2,7 +2,9 @@
 
 mod cache_cmd;
 mod constrained;
+mod demo;
 mod generate;
+mod reviews;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +41,11 @@ pub enum Command {
     Json(constrained::JsonArgs),
     /// Generate text that fully matches a regular expression.
     Regex(constrained::RegexArgs),
+    /// Batch review analysis.
+    #[command(subcommand)]
+    Reviews(reviews::ReviewsCommand),
+    /// Run the seed's customer-intelligence scenario through every analysis and print a report.
+    Demo(demo::DemoArgs),
     /// Inspect or clear the result cache.
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
@@ -94,6 +101,8 @@ fn main() -> ExitCode {
             Command::Json(args) => constrained::json(&cli, args).await,
             Command::Regex(args) => constrained::regex(&cli, args).await,
             Command::Cache(cmd) => cache_cmd::run(&cli, cmd).await,
+            Command::Reviews(cmd) => reviews::run(&cli, cmd).await,
+            Command::Demo(args) => demo::run(&cli, args).await,
         }
     });
     match result {

@@ -33,6 +33,8 @@ pub struct CompletionRequest {
     pub seed: u64,
     /// An optional output constraint.
     pub constraint: Option<Constraint>,
+    /// Repetition penalty over recent generated tokens (1.0 = pure greedy).
+    pub repeat_penalty: f32,
 }
 
 /// The model's log-probability of one option's tokens following a prompt.
@@ -69,6 +71,13 @@ pub trait Backend: Send + Sync {
     fn check_constraint(&self, constraint: &Constraint) -> Result<()> {
         let _ = constraint;
         Ok(())
+    }
+
+    /// The log-probability of the first token of each candidate as the next token after
+    /// `prompt` (one prefill).
+    async fn next_token_logprobs(&self, prompt: &str, candidates: &[String]) -> Result<Vec<f64>> {
+        let _ = (prompt, candidates);
+        Err(Error::Unsupported("next-token log-probabilities".into()))
     }
 
     /// Score each option as a continuation of `prompt` (one shared prefill where possible):

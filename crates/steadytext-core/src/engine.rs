@@ -19,6 +19,11 @@ use crate::local::{LocalBackend, LocalOptions};
 use crate::model_location::{cache_dir, model_dir, resolve_model};
 use crate::options::{GenerateOptions, Generation};
 
+/// Default repetition penalty of constrained generation: free-text fields inside JSON otherwise
+/// send a small model into loops until `max_tokens` runs out. llama.cpp's default of 1.1 over the
+/// last 64 tokens stops most of that and never affects grammar-forced tokens.
+pub const CONSTRAINED_REPEAT_PENALTY: f32 = 1.1;
+
 /// Deterministic, cached generation over a [`Backend`].
 ///
 /// ```no_run
@@ -141,6 +146,7 @@ impl Engine {
     pub async fn generate(&self, prompt: &str, opts: &GenerateOptions) -> Result<Generation> {
         self.check_max_tokens(opts.max_tokens)?;
         let rendered = self.render_prompt(prompt, opts.chat)?;
+        let repeat_penalty = opts.repeat_penalty.unwrap_or(1.0);
         let parts = KeyParts {
             model: self.backend.identity(),
             operation: "generate",
@@ -149,6 +155,7 @@ impl Engine {
                 "max_tokens": opts.max_tokens,
                 "stop": opts.stop,
                 "seed": opts.seed,
+                "repeat_penalty": repeat_penalty,
             }),
         };
         let request = CompletionRequest {
@@ -157,6 +164,7 @@ impl Engine {
             stop: opts.stop.clone(),
             seed: opts.seed,
             constraint: None,
+            repeat_penalty,
         };
         let (mut generation, hit): (Generation, bool) = self
             .cached(parts, opts.use_cache, || self.backend.complete(request))
@@ -225,6 +233,33 @@ impl Engine {
         Ok(choice)
     }
 
+    /// The log-probability of each candidate's first token as the very next token after
+    /// `prompt` (one prefill; cached). Useful as features for calibrated classifiers.
+    pub async fn next_token_logprobs<S: AsRef<str>>(
+        &self,
+        prompt: &str,
+        candidates: &[S],
+        opts: &GenerateOptions,
+    ) -> Result<Vec<f64>> {
+        let candidates: Vec<String> = candidates.iter().map(|c| c.as_ref().to_string()).collect();
+        if let Some(index) = candidates.iter().position(String::is_empty) {
+            return Err(Error::EmptyChoice { index });
+        }
+        let rendered = self.render_prompt(prompt, opts.chat)?;
+        let parts = KeyParts {
+            model: self.backend.identity(),
+            operation: "next_token_logprobs",
+            prompt: &rendered,
+            params: serde_json::json!({ "candidates": candidates, "seed": opts.seed }),
+        };
+        let (values, _hit): (Vec<f64>, bool) = self
+            .cached(parts, opts.use_cache, || {
+                self.backend.next_token_logprobs(&rendered, &candidates)
+            })
+            .await?;
+        Ok(values)
+    }
+
     fn validator(&self, schema: &Value) -> Result<Arc<SchemaValidator>> {
         let key = crate::cache::canonical_json(schema);
         if let Some(v) = self.validators.lock().expect("validator memo").get(&key) {
@@ -256,6 +291,7 @@ impl Engine {
             Constraint::Regex(_) => ("regex", canonical(&constraint)),
             Constraint::JsonSchema(_) => ("json", canonical(&constraint)),
         };
+        let repeat_penalty = opts.repeat_penalty.unwrap_or(CONSTRAINED_REPEAT_PENALTY);
         let parts = KeyParts {
             model: self.backend.identity(),
             operation,
@@ -264,6 +300,7 @@ impl Engine {
                 "max_tokens": opts.max_tokens,
                 "seed": opts.seed,
                 "constraint": canonical_form,
+                "repeat_penalty": repeat_penalty,
             }),
         };
         let request = CompletionRequest {
@@ -272,6 +309,7 @@ impl Engine {
             stop: Vec::new(),
             seed: opts.seed,
             constraint: Some(constraint),
+            repeat_penalty,
         };
         let (mut generation, hit): (Generation, bool) = self
             .cached(parts, opts.use_cache, || async {

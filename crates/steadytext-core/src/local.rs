@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::backend::{Backend, CompletionRequest, Constraint, OptionScore};
 use crate::chat_template::ChatTemplate;
-use crate::choice::score_token_options;
+use crate::choice::{log_softmax_at, log_sum_exp, score_token_options};
 use crate::constraint::{ConstraintCompiler, MatcherConstraint};
 use crate::decode::TokenConstraint;
 use crate::decode::{greedy, DecodeParams};
@@ -33,11 +33,6 @@ const END_TOKENS: &[&str] = &[
     "<|end|>",
 ];
 
-/// Repetition penalty for constrained decoding. Free-text fields inside JSON otherwise send a
-/// small model into loops until `max_tokens` runs out; llama.cpp's default of 1.1 over the last
-/// 64 tokens stops that and never affects grammar-forced tokens. Plain `generate` stays pure
-/// greedy.
-pub const CONSTRAINED_REPEAT_PENALTY: f32 = 1.1;
 /// Window of the repetition penalty.
 pub const REPEAT_WINDOW: usize = 64;
 
@@ -368,11 +363,7 @@ impl LocalBackend {
                 &request.stop
             },
             eos: &loaded.eos,
-            repeat_penalty: if constraint.is_some() {
-                CONSTRAINED_REPEAT_PENALTY
-            } else {
-                1.0
-            },
+            repeat_penalty: request.repeat_penalty,
             repeat_window: REPEAT_WINDOW,
         };
         let decoded = self.with_prefilled(&ids, |m, logits| {
@@ -399,6 +390,36 @@ impl LocalBackend {
             completion_tokens: decoded.ids.len(),
             finish_reason: decoded.finish,
             cached: false,
+        })
+    }
+
+    /// Next-token log-probabilities of each candidate's first token after `prompt` (blocking).
+    pub fn next_token_logprobs_blocking(
+        &self,
+        prompt: &str,
+        candidates: &[String],
+    ) -> Result<Vec<f64>> {
+        let loaded = self.loaded()?;
+        let first: Vec<u32> = candidates
+            .iter()
+            .map(|c| {
+                loaded
+                    .tokenizer
+                    .encode(c)?
+                    .first()
+                    .copied()
+                    .ok_or_else(|| Error::EmptyChoice {
+                        index: candidates.iter().position(|x| x == c).unwrap_or(0),
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let ids = self.encode_checked(prompt, 1)?;
+        self.with_prefilled(&ids, |_, logits| {
+            let lse = log_sum_exp(&logits);
+            Ok(first
+                .iter()
+                .map(|&t| log_softmax_at(&logits, lse, t))
+                .collect())
         })
     }
 
@@ -454,6 +475,13 @@ impl Backend for LocalBackend {
     async fn score_options(&self, prompt: &str, options: &[String]) -> Result<Vec<OptionScore>> {
         let (this, prompt, options) = (self.clone(), prompt.to_string(), options.to_vec());
         tokio::task::spawn_blocking(move || this.score_options_blocking(&prompt, &options))
+            .await
+            .map_err(|e| Error::Inference(format!("inference task failed: {e}")))?
+    }
+
+    async fn next_token_logprobs(&self, prompt: &str, candidates: &[String]) -> Result<Vec<f64>> {
+        let (this, prompt, candidates) = (self.clone(), prompt.to_string(), candidates.to_vec());
+        tokio::task::spawn_blocking(move || this.next_token_logprobs_blocking(&prompt, &candidates))
             .await
             .map_err(|e| Error::Inference(format!("inference task failed: {e}")))?
     }

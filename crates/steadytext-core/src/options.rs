@@ -15,7 +15,7 @@ pub const DEFAULT_MAX_TOKENS: usize = 512;
 /// assert_eq!(opts.max_tokens, 40);
 /// assert!(opts.chat && opts.use_cache);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateOptions {
     /// Maximum number of tokens to generate (at least 1).
     pub max_tokens: usize,
@@ -29,6 +29,11 @@ pub struct GenerateOptions {
     pub chat: bool,
     /// Read and write the cache (default `true`).
     pub use_cache: bool,
+    /// Repetition penalty over the last 64 generated tokens (llama.cpp's `repeat_penalty`;
+    /// deterministic). `None` means the default: 1.0 (pure greedy) for free generation, 1.1 for
+    /// constrained generation. The effective value is part of the cache key.
+    #[serde(default)]
+    pub repeat_penalty: Option<f32>,
 }
 
 impl Default for GenerateOptions {
@@ -39,6 +44,7 @@ impl Default for GenerateOptions {
             seed: crate::DEFAULT_SEED,
             chat: true,
             use_cache: true,
+            repeat_penalty: None,
         }
     }
 }
@@ -62,6 +68,11 @@ impl GenerateOptions {
     /// Use (or not) the chat template.
     pub fn chat(mut self, chat: bool) -> Self {
         self.chat = chat;
+        self
+    }
+    /// Set the repetition penalty (1.0 = off).
+    pub fn repeat_penalty(mut self, penalty: f32) -> Self {
+        self.repeat_penalty = Some(penalty);
         self
     }
     /// Use (or bypass) the cache.

@@ -139,6 +139,7 @@
 //! Money and scores are `f64` (see [`records`]): exact at the seed's `DECIMAL` scales after
 //! rounding, which prompts and stored scores do explicitly.
 
+pub mod analysis;
 pub mod analysis_types;
 pub mod churn;
 pub mod enums;
@@ -149,12 +150,16 @@ pub mod privacy;
 pub mod prompts;
 pub mod recommendations;
 pub mod records;
+pub mod scenario;
 pub mod segments;
 pub mod sentiment;
+mod sentiment_calibration;
+pub mod sentiment_model;
 pub mod status;
 pub mod themes;
 mod util;
 
+pub use analysis::{first_sentence, AnalysisError, AnalysisResult, Analyst};
 pub use analysis_types::{
     ticket_priority, AnalyzedTicket, CustomerInsight, CustomerRecommendations, ExecutiveSummary,
     MarketingStrategy, RetentionStrategy, ReviewAnalysis, SegmentProfile, SegmentStrategies,
@@ -177,5 +182,6 @@ pub use records::{
 };
 pub use segments::SegmentStats;
 pub use sentiment::{Polarity, ReviewSentiment, SentimentBucket, TicketSentiment};
+pub use sentiment_model::SentimentModel;
 pub use status::{customer_status, CustomerSnapshot};
 pub use themes::{normalize_themes, ReviewThemes};

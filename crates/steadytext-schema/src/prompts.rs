@@ -212,6 +212,11 @@ impl PromptBuilder {
         util::truncate_chars(&clean, max)
     }
 
+    /// Free text as it may appear in a prompt: whitespace collapsed, PII redacted, truncated.
+    pub fn redacted_text(&self, s: &str) -> String {
+        self.long(s)
+    }
+
     fn long(&self, s: &str) -> String {
         let t = self.text(s, MAX_FREE_TEXT_CHARS);
         if t.is_empty() {

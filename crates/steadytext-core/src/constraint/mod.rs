@@ -9,7 +9,7 @@
 //!   whole output must match.
 //!
 //! Constrained decoding is greedy with a 1.1 repetition penalty over the last 64 tokens
-//! ([`crate::local::CONSTRAINED_REPEAT_PENALTY`]): free-text fields otherwise loop on a small model.
+//! ([`crate::engine::CONSTRAINED_REPEAT_PENALTY`], adjustable per call): free-text fields otherwise loop on a small model.
 //!
 //! Compilation is done once per distinct constraint (keyed by its canonical form) and memoised;
 //! each request gets a fresh copy of the compiled matcher. Measured on the project's 2-core

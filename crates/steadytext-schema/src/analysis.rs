@@ -1,0 +1,271 @@
+//! The seed's analyses over an [`Engine`]: every call deterministic, cached by the engine, and
+//! built from the versioned, PII-free prompts in [`crate::prompts`].
+//!
+//! ```no_run
+//! # async fn demo(engine: steadytext_core::Engine) -> Result<(), steadytext_schema::AnalysisError> {
+//! use steadytext_schema::{prompts::ReviewInput, Analyst, Rating};
+//! let analyst = Analyst::new(&engine);
+//! let review = ReviewInput { rating: Some(Rating::new(1)?), title: None, text: "Broke after a week." };
+//! let a = analyst.review(&review).await?;
+//! println!("{} {:?} {:?} review: {}", a.sentiment, a.summary, a.themes, a.human_review.needed);
+//! # Ok(()) }
+//! ```
+
+use steadytext_core::{Engine, GenerateOptions};
+
+use crate::analysis_types::{
+    CustomerInsight, CustomerRecommendations, ExecutiveSummary, RetentionStrategy, ReviewAnalysis,
+    SegmentProfile, SegmentStrategies, TicketAnalysis,
+};
+use crate::churn::ChurnRisk;
+use crate::enums::RecommendationType;
+use crate::error::SchemaError;
+use crate::executive::ExecutiveStats;
+use crate::prompts::{Prompt, PromptBuilder, ReviewInput, TicketInput};
+use crate::recommendations::{
+    rank_recommendations, CustomerProfile, Recommendation, RecommendationDraft,
+};
+use crate::segments::SegmentStats;
+use crate::sentiment::ReviewSentiment;
+use crate::sentiment_model::SentimentModel;
+use crate::status::CustomerSnapshot;
+use crate::themes::ReviewThemes;
+
+/// What can go wrong in an analysis.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// The engine failed (see [`steadytext_core::Error`]).
+    #[error(transparent)]
+    Model(#[from] steadytext_core::Error),
+    /// A model output broke a domain rule (should not happen: outputs are constrained).
+    #[error(transparent)]
+    Domain(#[from] SchemaError),
+}
+
+/// Shorthand.
+pub type AnalysisResult<T> = std::result::Result<T, AnalysisError>;
+
+/// Runs the analyses with one engine and one set of generation options.
+#[derive(Debug, Clone)]
+pub struct Analyst<'e> {
+    engine: &'e Engine,
+    base: GenerateOptions,
+    prompts: PromptBuilder,
+    sentiment: SentimentModel,
+}
+
+/// Keep the first sentence of a generated text (the model sometimes goes on).
+pub fn first_sentence(text: &str) -> String {
+    let text = text.trim();
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let mut end = line.len();
+    for (i, c) in line.char_indices() {
+        if matches!(c, '.' | '!' | '?') {
+            let next = line[i + c.len_utf8()..].chars().next();
+            if next.is_none_or(char::is_whitespace) {
+                end = i + c.len_utf8();
+                break;
+            }
+        }
+    }
+    line[..end].trim().to_string()
+}
+
+/// Repetition penalty of the analyses' free text (llama.cpp's default): pure greedy decoding
+/// sends the small default model into repeated paragraphs.
+pub const ANALYSIS_REPEAT_PENALTY: f32 = 1.1;
+
+impl<'e> Analyst<'e> {
+    /// An analyst with default options (cache on, default seed, repetition penalty
+    /// [`ANALYSIS_REPEAT_PENALTY`]) and the calibrated sentiment model.
+    pub fn new(engine: &'e Engine) -> Self {
+        Self {
+            engine,
+            base: GenerateOptions::default().repeat_penalty(ANALYSIS_REPEAT_PENALTY),
+            prompts: PromptBuilder::new(),
+            sentiment: SentimentModel::default(),
+        }
+    }
+
+    /// Use these options (seed, cache, repetition penalty — [`ANALYSIS_REPEAT_PENALTY`] when
+    /// unset) for every call; `max_tokens` is set per analysis.
+    pub fn with_options(mut self, mut base: GenerateOptions) -> Self {
+        base.repeat_penalty.get_or_insert(ANALYSIS_REPEAT_PENALTY);
+        self.base = base;
+        self
+    }
+
+    /// Use this prompt builder (e.g. [`PromptBuilder::for_customer`] to redact a customer's own
+    /// names from free text).
+    pub fn with_prompts(mut self, prompts: PromptBuilder) -> Self {
+        self.prompts = prompts;
+        self
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        self.engine
+    }
+
+    fn opts(&self, prompt: &Prompt) -> GenerateOptions {
+        let mut o = self.base.clone();
+        if let Some(n) = prompt.max_tokens() {
+            o.max_tokens = n as usize;
+        }
+        o
+    }
+
+    async fn text(&self, prompt: Prompt) -> AnalysisResult<String> {
+        let g = self
+            .engine
+            .generate(prompt.as_str(), &self.opts(&prompt))
+            .await?;
+        Ok(g.text.trim().to_string())
+    }
+
+    /// Five-way sentiment of a review and the decision margin (nats) between the best and the
+    /// second-best label (see [`SentimentModel`]).
+    pub async fn review_sentiment(
+        &self,
+        review: &ReviewInput<'_>,
+    ) -> AnalysisResult<(ReviewSentiment, f64)> {
+        self.sentiment
+            .classify(self.engine, &self.prompts, review, &self.base)
+            .await
+    }
+
+    /// The seed's review analysis: sentiment (a choice over the five labels), a one-sentence
+    /// summary and up to three themes (constrained JSON, not string splitting).
+    pub async fn review(&self, review: &ReviewInput<'_>) -> AnalysisResult<ReviewAnalysis> {
+        let (sentiment, margin) = self.review_sentiment(review).await?;
+        let summary_prompt = self.prompts.review_summary(review);
+        let mut summary_opts = self.opts(&summary_prompt);
+        summary_opts.stop = vec!["\n".into()];
+        let summary = self
+            .engine
+            .generate(summary_prompt.as_str(), &summary_opts)
+            .await?
+            .text;
+        let themes_prompt = self.prompts.review_themes(review);
+        let themes: ReviewThemes = self
+            .engine
+            .generate_typed(themes_prompt.as_str(), &self.opts(&themes_prompt))
+            .await?;
+        Ok(ReviewAnalysis::new(
+            sentiment,
+            first_sentence(&summary),
+            themes.themes,
+            Some(margin),
+        ))
+    }
+
+    /// The seed's ticket analysis: its six keys as a typed, schema-constrained value.
+    pub async fn ticket(&self, ticket: &TicketInput<'_>) -> AnalysisResult<TicketAnalysis> {
+        let prompt = self.prompts.ticket_analysis(ticket);
+        let analysis: TicketAnalysis = self
+            .engine
+            .generate_typed(prompt.as_str(), &self.opts(&prompt))
+            .await?;
+        let analysis = analysis.normalized();
+        analysis.validate()?;
+        Ok(analysis)
+    }
+
+    /// A retention strategy for a customer whose risk is reportable (> 0.3, as the seed);
+    /// `None` below that.
+    pub async fn retention_strategy(
+        &self,
+        customer_id: i32,
+        risk: &ChurnRisk,
+    ) -> AnalysisResult<Option<RetentionStrategy>> {
+        if !risk.is_reportable() {
+            return Ok(None);
+        }
+        let text = self.text(self.prompts.retention_strategy(risk)).await?;
+        Ok(Some(RetentionStrategy::new(
+            customer_id,
+            risk.clone(),
+            text,
+        )))
+    }
+
+    /// A segment's profile text and exactly three marketing strategies.
+    pub async fn segment_profile(&self, stats: &SegmentStats) -> AnalysisResult<SegmentProfile> {
+        let profile = self.text(self.prompts.segment_profile(stats)).await?;
+        let prompt = self.prompts.segment_strategies(stats);
+        let strategies: SegmentStrategies = self
+            .engine
+            .generate_typed(prompt.as_str(), &self.opts(&prompt))
+            .await?;
+        Ok(SegmentProfile::new(stats, profile, strategies)?)
+    }
+
+    /// Product, retention and upsell recommendations for one customer, ranked by the seed's
+    /// priorities (retention first when churn risk > 0.5) and cut to `limit`.
+    pub async fn recommendations(
+        &self,
+        customer_id: i32,
+        profile: &CustomerProfile,
+        limit: usize,
+    ) -> AnalysisResult<CustomerRecommendations> {
+        let mut recs = Vec::new();
+        for kind in RecommendationType::ALL.iter().copied() {
+            let prompt = self.prompts.recommendation(kind, profile);
+            let draft: RecommendationDraft = self
+                .engine
+                .generate_typed(prompt.as_str(), &self.opts(&prompt))
+                .await?;
+            recs.push(Recommendation::new(kind, draft, profile.churn_risk));
+        }
+        Ok(CustomerRecommendations {
+            customer_id,
+            recommendations: rank_recommendations(recs, limit),
+            prompt_version: crate::PROMPT_VERSION.to_string(),
+        })
+    }
+
+    /// The dashboard's insight for one customer.
+    pub async fn customer_insight(
+        &self,
+        snapshot: &CustomerSnapshot,
+        churn_risk: Option<f64>,
+    ) -> AnalysisResult<CustomerInsight> {
+        let text = self.text(self.prompts.customer_insight(snapshot)).await?;
+        Ok(CustomerInsight::new(snapshot.clone(), text, churn_risk))
+    }
+
+    /// The executive summary.
+    pub async fn executive_summary(
+        &self,
+        stats: &ExecutiveStats,
+    ) -> AnalysisResult<ExecutiveSummary> {
+        let text = self.text(self.prompts.executive_summary(stats)).await?;
+        Ok(ExecutiveSummary::new(stats.clone(), text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sentence_stops_at_the_first_sentence_end() {
+        assert_eq!(
+            first_sentence("  Great value. Would buy again."),
+            "Great value."
+        );
+        assert_eq!(
+            first_sentence("Version 2.5 is great! Yes."),
+            "Version 2.5 is great!"
+        );
+        assert_eq!(
+            first_sentence("\nNo period here\nsecond line"),
+            "No period here"
+        );
+        assert_eq!(first_sentence(""), "");
+    }
+}

@@ -1,0 +1,138 @@
+//! The seed's analyses on the real default model.
+
+use std::sync::{Arc, OnceLock};
+
+use steadytext_core::{Backend, Cache, Engine, LocalBackend, LocalOptions};
+use steadytext_schema::prompts::{ReviewInput, TicketInput};
+use steadytext_schema::scenario::{run_scenario, seed_sample};
+use steadytext_schema::{Analyst, Polarity, Rating, RecommendationType};
+
+/// One model and one in-memory cache per test binary: later tests reuse earlier results.
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let path = steadytext_core::resolve_model(None).expect("run scripts/fetch-model");
+        let backend = LocalBackend::load(
+            &path,
+            &LocalOptions {
+                artefact_dir: Some(steadytext_core::model_dir()),
+                ..Default::default()
+            },
+        )
+        .expect("model loads");
+        Engine::new(
+            Arc::new(backend) as Arc<dyn Backend>,
+            Cache::new(vec![Arc::new(steadytext_core::cache::MemoryStore::new(
+                64 << 20,
+            ))]),
+        )
+    })
+}
+
+#[tokio::test]
+async fn review_analysis_is_typed_deterministic_and_sensible() {
+    let analyst = Analyst::new(engine());
+    let bad = ReviewInput {
+        rating: Some(Rating::new(1).unwrap()),
+        title: Some("Very disappointed"),
+        text: "Product broke after just one week of use. Customer support was unhelpful and refused to honor the warranty. Will not buy from this company again.",
+    };
+    let good = ReviewInput {
+        rating: Some(Rating::new(5).unwrap()),
+        title: Some("Excellent product!"),
+        text: "This product exceeded my expectations. The quality is outstanding and the customer service was impeccable. Would definitely recommend to friends and family.",
+    };
+    let a = analyst.review(&bad).await.unwrap();
+    assert_eq!(a.sentiment.polarity(), Polarity::Negative, "{a:?}");
+    assert_eq!(a.sentiment_score, a.sentiment.score());
+    assert!(!a.summary.is_empty() && !a.summary.contains('\n'), "{a:?}");
+    assert!((1..=3).contains(&a.themes.len()), "{a:?}");
+    assert!(a
+        .themes
+        .iter()
+        .all(|t| !t.is_empty() && t.chars().count() <= 40));
+    assert_eq!(a.prompt_version, steadytext_schema::PROMPT_VERSION);
+    if a.sentiment_score <= -0.75 {
+        assert!(
+            a.human_review.needed,
+            "very negative reviews go to a person: {a:?}"
+        );
+    }
+    let g = analyst.review(&good).await.unwrap();
+    assert_eq!(g.sentiment.polarity(), Polarity::Positive, "{g:?}");
+    // Deterministic: a fresh analyst over an uncached engine gives the same result.
+    let fresh = Engine::new(engine().backend().clone(), Cache::disabled());
+    assert_eq!(Analyst::new(&fresh).review(&bad).await.unwrap(), a);
+}
+
+#[tokio::test]
+async fn ticket_analysis_has_the_seeds_six_keys() {
+    let analyst = Analyst::new(engine());
+    let t = analyst
+        .ticket(&TicketInput {
+            category: Some("billing"),
+            subject: Some("Charged twice"),
+            description: Some(
+                "I was billed two times for the same order and I am furious. Fix this now.",
+            ),
+        })
+        .await
+        .unwrap();
+    assert!(t.tags.len() <= 5);
+    t.validate().unwrap();
+    let v = serde_json::to_value(&t).unwrap();
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "follow_up_needed",
+            "root_cause",
+            "sentiment",
+            "suggested_resolution",
+            "tags",
+            "urgency"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_seed_scenario_runs_through_every_analysis() {
+    let analyst = Analyst::new(engine());
+    let now = chrono::Utc::now();
+    let r = run_scenario(&analyst, seed_sample(now), now).await.unwrap();
+    assert_eq!(r.reviews.len(), 3);
+    assert_eq!(r.tickets.len(), 2);
+    for (_, t) in &r.tickets {
+        assert_eq!(
+            t.priority, t.analysis.urgency,
+            "no priority was set, so urgency decides"
+        );
+    }
+    assert_eq!(r.churn.len(), 3, "every customer gets a risk score");
+    assert!(r
+        .churn
+        .iter()
+        .all(|(_, risk)| (0.0..=1.0).contains(&risk.score)));
+    let reportable = r.churn.iter().filter(|(_, risk)| risk.score > 0.3).count();
+    assert_eq!(r.retention.len(), reportable);
+    assert_eq!(r.segments.len(), 3);
+    for s in &r.segments {
+        assert_eq!(s.strategies.strategies.len(), 3);
+        assert!(!s.ai_profile.is_empty());
+    }
+    assert_eq!(
+        r.dashboard.len(),
+        3,
+        "no customer is dropped from the dashboard"
+    );
+    let recs = &r.recommendations.recommendations;
+    assert_eq!(recs.len(), 3);
+    assert!(recs.windows(2).all(|w| w[0].priority <= w[1].priority));
+    let retention = recs
+        .iter()
+        .find(|r| r.recommendation_type == RecommendationType::Retention)
+        .unwrap();
+    assert_eq!(retention.priority, 2, "customer 1 is not at risk > 0.5");
+    assert!(!r.executive.insights.is_empty());
+}
