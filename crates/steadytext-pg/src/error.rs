@@ -43,6 +43,31 @@ pub enum PgError {
         attempt: i32,
     },
 
+    /// A row could not be mapped to its domain record (e.g. a closed-set column holding a value
+    /// outside its set, or a rating out of range).
+    #[error("bad row in {table} (id {id}): {reason}")]
+    BadRow {
+        /// The table.
+        table: &'static str,
+        /// The row's id (0 if unknown).
+        id: i64,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// The row an analysis was asked for does not exist.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What was looked for (`review`, `ticket`, `customer`).
+        what: &'static str,
+        /// Its id.
+        id: i64,
+    },
+
+    /// A model analysis failed.
+    #[error("analysis failed: {0}")]
+    Analysis(#[from] steadytext_schema::AnalysisError),
+
     /// A worker slot panicked outside the handler (a bug in this crate).
     #[error("worker slot panicked: {0}")]
     WorkerPanicked(String),

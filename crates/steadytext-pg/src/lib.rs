@@ -30,12 +30,18 @@
 
 pub mod cache;
 pub mod error;
+pub mod intelligence;
 pub mod queue;
+pub mod rows;
 pub mod store;
 pub mod worker;
 
 pub use cache::{PgCache, PG_CACHE_NAME};
 pub use error::{redact_url, PgError, Result};
+pub use intelligence::{
+    AnalysisJobHandler, ChurnReport, Intelligence, Processed, ReviewJobHandler, SeedLoad,
+    SentimentTrend, TicketJobHandler, TrendBucket, ANALYZE_REVIEW, ANALYZE_TICKET,
+};
 pub use queue::{
     DeadJob, EnqueueOptions, Enqueued, FailOutcome, Job, JobError, Queue, QueueStats, RetryPolicy,
     NOTIFY_CHANNEL,

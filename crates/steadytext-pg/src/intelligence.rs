@@ -1,0 +1,681 @@
+//! [`Intelligence`]: the seed tutorial's functions and views as async methods over a [`Store`]
+//! and an [`Engine`].
+//!
+//! | seed | here |
+//! |---|---|
+//! | `analyze_review_on_insert()` trigger | [`Intelligence::analyze_review`] (run from the `analyze_review` job the insert enqueues: [`ReviewJobHandler`]) |
+//! | `analyze_support_ticket(id)` | [`Intelligence::analyze_ticket`] ([`TicketJobHandler`]) |
+//! | `customer_sentiment_dashboard` view | [`Intelligence::sentiment_dashboard`] (every customer, none dropped) |
+//! | `calculate_churn_risk()` | [`Intelligence::calculate_churn_risk`] (stores every score) |
+//! | `analyze_customer_segments()` | [`Intelligence::analyze_customer_segments`] |
+//! | `generate_customer_recommendations(id, n)` | [`Intelligence::customer_recommendations`] |
+//! | `executive_customer_summary` view | [`Intelligence::executive_summary`] |
+//! | "track sentiment trends over time" | [`Intelligence::sentiment_trends`] |
+//! | the sample `INSERT`s | [`Intelligence::load_seed_sample`] (idempotent) |
+//!
+//! The domain rules (scores, statuses, priorities, prompts) are [`steadytext_schema`]'s; this
+//! module only reads rows, runs the [`Analyst`], and writes results. Model calls run before the
+//! writes, and each analysis writes in one transaction — for a job, the job's own transaction,
+//! so its effects and the job's completion commit together (exactly once).
+//!
+//! Re-analysing a review or ticket *replaces* its logged interaction (found by
+//! `metadata->>'review_id'` / `metadata->>'ticket_id'`): there is always exactly one per review
+//! or ticket, however often it is analysed.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, Postgres, Transaction};
+use steadytext_core::Engine;
+use steadytext_schema::churn::{churn_risk, ChurnInputs, CHURN_WINDOW_DAYS};
+use steadytext_schema::prompts::{ReviewInput, TicketInput};
+use steadytext_schema::scenario::seed_sample;
+use steadytext_schema::segments::segment_names;
+use steadytext_schema::status::{ISSUE_WINDOW_DAYS, SENTIMENT_WINDOW_DAYS};
+use steadytext_schema::{
+    AnalysisError, Analyst, AnalyzedTicket, ChurnRisk, Customer, CustomerInsight, CustomerProfile,
+    CustomerRecommendations, CustomerSnapshot, ExecutiveStats, ExecutiveSummary, PromptBuilder,
+    RetentionStrategy, ReviewAnalysis, SegmentProfile, SegmentStats,
+};
+
+use crate::error::{PgError, Result};
+use crate::queue::{Job, JobError, Queue};
+use crate::rows;
+use crate::store::Store;
+use crate::worker::JobHandler;
+
+/// Job kind of a review analysis (enqueued by the `product_reviews` triggers).
+pub const ANALYZE_REVIEW: &str = "analyze_review";
+/// Job kind of a ticket analysis (enqueued by the `support_tickets` trigger).
+pub const ANALYZE_TICKET: &str = "analyze_ticket";
+
+/// Bucket width of [`Intelligence::sentiment_trends`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendBucket {
+    /// Calendar days (`date_trunc('day', ...)`).
+    Day,
+    /// ISO weeks, starting Monday (`date_trunc('week', ...)`).
+    Week,
+}
+
+impl TrendBucket {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Week => "week",
+        }
+    }
+}
+
+/// Average interaction sentiment of one segment in one time bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct SentimentTrend {
+    /// The customers' segment (`None`: no segment, or no customer).
+    pub segment: Option<String>,
+    /// Start of the bucket.
+    pub bucket_start: DateTime<Utc>,
+    /// Average `sentiment_score` of the bucket's scored interactions.
+    pub avg_sentiment: f64,
+    /// Scored interactions in the bucket.
+    pub interactions: i64,
+}
+
+/// A churn-risk row: the seed's `(customer_id, risk_score, risk_factors, retention_strategy)`.
+pub type ChurnReport = RetentionStrategy;
+
+/// What [`Intelligence::load_seed_sample`] inserted (0s when everything was already there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedLoad {
+    /// New customers.
+    pub customers: u64,
+    /// New reviews (each enqueues an analysis job).
+    pub reviews: u64,
+    /// New tickets (each enqueues an analysis job).
+    pub tickets: u64,
+}
+
+/// What [`Intelligence::process_pending`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Processed {
+    /// Jobs completed.
+    pub completed: u64,
+    /// Jobs that failed (retried later or dead-lettered).
+    pub failed: u64,
+}
+
+/// The seed's analyses over a database and a model. Cheap to share behind an `Arc`.
+///
+/// ```no_run
+/// # async fn demo(engine: steadytext_core::Engine) -> Result<(), steadytext_pg::PgError> {
+/// use steadytext_pg::{Intelligence, Store};
+/// let store = Store::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
+/// store.migrate().await?;
+/// let intel = std::sync::Arc::new(Intelligence::new(store, engine));
+/// intel.load_seed_sample().await?;
+/// intel.process_pending().await?; // the review and ticket jobs the inserts enqueued
+/// for row in intel.calculate_churn_risk().await? {
+///     println!("customer {}: {:.2} {}", row.customer_id, row.risk.score, row.strategy);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Intelligence {
+    /// The database.
+    pub store: Store,
+    /// The model.
+    pub engine: Engine,
+}
+
+fn window_start(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
+    now - Duration::days(days)
+}
+
+impl Intelligence {
+    /// Analyses over `store` with `engine`.
+    pub fn new(store: Store, engine: Engine) -> Self {
+        Self { store, engine }
+    }
+
+    fn analyst(&self) -> Analyst<'_> {
+        Analyst::new(&self.engine)
+    }
+
+    async fn db_now(conn: &mut PgConnection) -> Result<DateTime<Utc>> {
+        let (now,): (DateTime<Utc>,) = sqlx::query_as("SELECT now()").fetch_one(conn).await?;
+        Ok(now)
+    }
+
+    /// Analyse review `review_id` and write the result in its own transaction. See
+    /// [`analyze_review_in`](Self::analyze_review_in).
+    pub async fn analyze_review(&self, review_id: i32) -> Result<ReviewAnalysis> {
+        let mut tx = self.store.pool().begin().await?;
+        let a = self.analyze_review_in(&mut tx, review_id).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// The seed's review trigger, on `conn` (typically a job's transaction): sentiment, summary
+    /// and themes into the review row, and exactly one `review` interaction for it (metadata
+    /// `{rating, product_id, themes, review_id}`), replacing any earlier one.
+    ///
+    /// Prompts are redacted of the customer's own names and email.
+    ///
+    /// # Errors
+    /// [`PgError::NotFound`] if there is no such review; [`PgError::Analysis`] if the model
+    /// failed; database errors.
+    pub async fn analyze_review_in(
+        &self,
+        conn: &mut PgConnection,
+        review_id: i32,
+    ) -> Result<ReviewAnalysis> {
+        let mut review = rows::review(&mut *conn, review_id)
+            .await?
+            .ok_or(PgError::NotFound {
+                what: "review",
+                id: review_id.into(),
+            })?;
+        let owner = match review.customer_id {
+            Some(id) => rows::customer(&mut *conn, id).await?,
+            None => None,
+        };
+        let analyst = match &owner {
+            Some(c) => self.analyst().with_prompts(PromptBuilder::for_customer(c)),
+            None => self.analyst(),
+        };
+        let analysis = analyst.review(&ReviewInput::from_review(&review)).await?;
+
+        // Lock the review: concurrent analyses of it replace the interaction one after the other.
+        let locked: Option<(i32,)> =
+            sqlx::query_as("SELECT id FROM product_reviews WHERE id = $1 FOR UPDATE")
+                .bind(review_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if locked.is_none() {
+            return Err(PgError::NotFound {
+                what: "review",
+                id: review_id.into(),
+            });
+        }
+        analysis.apply_to(&mut review);
+        sqlx::query(
+            "UPDATE product_reviews SET sentiment = $2, ai_summary = $3, key_themes = $4 \
+             WHERE id = $1",
+        )
+        .bind(review_id)
+        .bind(analysis.sentiment.as_str())
+        .bind(&analysis.summary)
+        .bind(&analysis.themes)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "DELETE FROM customer_interactions \
+             WHERE interaction_type = 'review' AND metadata->>'review_id' = $1::text",
+        )
+        .bind(review_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+        let mut new = analysis.interaction(&review);
+        if let Some(m) = new.metadata.as_object_mut() {
+            m.insert("review_id".into(), review_id.into());
+        }
+        rows::insert_interaction(&mut *conn, &new).await?;
+        Ok(analysis)
+    }
+
+    /// Analyse ticket `ticket_id` and write the result in its own transaction. See
+    /// [`analyze_ticket_in`](Self::analyze_ticket_in).
+    pub async fn analyze_ticket(&self, ticket_id: i32) -> Result<AnalyzedTicket> {
+        let mut tx = self.store.pool().begin().await?;
+        let a = self.analyze_ticket_in(&mut tx, ticket_id).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// The seed's `analyze_support_ticket`, on `conn`: `ai_analysis` (the six keys),
+    /// `priority = COALESCE(priority, urgency)`, and exactly one `support`/`ticket` interaction
+    /// (metadata: the analysis plus `ticket_id`), replacing any earlier one.
+    ///
+    /// # Errors
+    /// As [`analyze_review_in`](Self::analyze_review_in).
+    pub async fn analyze_ticket_in(
+        &self,
+        conn: &mut PgConnection,
+        ticket_id: i32,
+    ) -> Result<AnalyzedTicket> {
+        let ticket = rows::ticket(&mut *conn, ticket_id)
+            .await?
+            .ok_or(PgError::NotFound {
+                what: "ticket",
+                id: ticket_id.into(),
+            })?;
+        let owner = match ticket.customer_id {
+            Some(id) => rows::customer(&mut *conn, id).await?,
+            None => None,
+        };
+        let analyst = match &owner {
+            Some(c) => self.analyst().with_prompts(PromptBuilder::for_customer(c)),
+            None => self.analyst(),
+        };
+        let analysis = analyst.ticket(&TicketInput::from_ticket(&ticket)).await?;
+        let analysed = AnalyzedTicket::new(&ticket, analysis);
+
+        let updated = sqlx::query(
+            "UPDATE support_tickets SET ai_analysis = $2, priority = COALESCE(priority, $3) \
+             WHERE id = $1",
+        )
+        .bind(ticket_id)
+        .bind(
+            serde_json::to_value(&analysed.analysis).map_err(|e| PgError::BadRow {
+                table: "support_tickets",
+                id: ticket_id.into(),
+                reason: e.to_string(),
+            })?,
+        )
+        .bind(analysed.analysis.urgency.as_str())
+        .execute(&mut *conn)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(PgError::NotFound {
+                what: "ticket",
+                id: ticket_id.into(),
+            });
+        }
+        sqlx::query(
+            "DELETE FROM customer_interactions \
+             WHERE interaction_type = 'support' AND metadata->>'ticket_id' = $1::text",
+        )
+        .bind(ticket_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+        let mut new = analysed.analysis.interaction(&ticket);
+        if let Some(m) = new.metadata.as_object_mut() {
+            m.insert("ticket_id".into(), ticket_id.into());
+        }
+        rows::insert_interaction(&mut *conn, &new).await?;
+        Ok(analysed)
+    }
+
+    /// The seed's sentiment dashboard for **every** customer (the seed's `WHERE` after the
+    /// `LEFT JOIN` dropped customers without recent interactions): 90-day sentiment, 30-day
+    /// issues, the status of [`steadytext_schema::customer_status`], and a generated insight.
+    pub async fn sentiment_dashboard(&self) -> Result<Vec<CustomerInsight>> {
+        let mut conn = self.store.pool().acquire().await?;
+        let now = Self::db_now(&mut conn).await?;
+        let customers = rows::customers(&mut *conn).await?;
+        let interactions =
+            rows::interactions(&mut *conn, Some(window_start(now, SENTIMENT_WINDOW_DAYS))).await?;
+        let tickets = rows::tickets(&mut *conn, Some(window_start(now, ISSUE_WINDOW_DAYS))).await?;
+        drop(conn);
+        let analyst = self.analyst();
+        let mut out = Vec::with_capacity(customers.len());
+        for c in &customers {
+            let snapshot = CustomerSnapshot::from_records(c, &interactions, &tickets, now);
+            out.push(
+                analyst
+                    .customer_insight(&snapshot, c.churn_risk_score)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Every customer's churn risk, without generating anything.
+    pub async fn churn_scores(&self) -> Result<Vec<(Customer, ChurnRisk)>> {
+        let mut conn = self.store.pool().acquire().await?;
+        let now = Self::db_now(&mut conn).await?;
+        let customers = rows::customers(&mut *conn).await?;
+        // All interactions: last activity looks beyond the window (ChurnInputs filters it).
+        let interactions = rows::interactions(&mut *conn, None).await?;
+        let tickets = rows::tickets(&mut *conn, Some(window_start(now, CHURN_WINDOW_DAYS))).await?;
+        Ok(customers
+            .into_iter()
+            .map(|c| {
+                let risk = churn_risk(&ChurnInputs::from_records(&c, &interactions, &tickets, now));
+                (c, risk)
+            })
+            .collect())
+    }
+
+    /// The seed's `calculate_churn_risk()`, working: scores every customer, stores every score
+    /// in `customers.churn_risk_score` (2 decimals, one transaction), and returns the customers
+    /// above 0.3 with their factors and a generated retention strategy.
+    pub async fn calculate_churn_risk(&self) -> Result<Vec<ChurnReport>> {
+        let scored = self.churn_scores().await?;
+        let analyst = self.analyst();
+        let mut reports = Vec::new();
+        for (c, risk) in &scored {
+            if let Some(s) = analyst.retention_strategy(c.id, risk).await? {
+                reports.push(s);
+            }
+        }
+        let ids: Vec<i32> = scored.iter().map(|(c, _)| c.id).collect();
+        let scores: Vec<f64> = scored.iter().map(|(_, r)| r.rounded_score()).collect();
+        let mut tx = self.store.pool().begin().await?;
+        sqlx::query(
+            "UPDATE customers c SET churn_risk_score = s.score::numeric(3, 2), updated_at = now() \
+             FROM unnest($1::int[], $2::float8[]) AS s(id, score) WHERE c.id = s.id",
+        )
+        .bind(&ids)
+        .bind(&scores)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(reports)
+    }
+
+    /// The seed's `analyze_customer_segments()`: one `customer_segments_analysis` row per
+    /// segment with a generated profile and `{"strategies": [exactly 3]}`; rows of segments no
+    /// customer has any more are removed (the seed truncated the table). Written in one
+    /// transaction after all generations.
+    pub async fn analyze_customer_segments(&self) -> Result<Vec<SegmentProfile>> {
+        let mut conn = self.store.pool().acquire().await?;
+        let customers = rows::customers(&mut *conn).await?;
+        let interactions = rows::interactions(&mut *conn, None).await?;
+        let reviews = rows::reviews(&mut *conn, None).await?;
+        drop(conn);
+        let analyst = self.analyst();
+        let mut profiles = Vec::new();
+        for name in segment_names(&customers) {
+            let stats = SegmentStats::from_records(&name, &customers, &interactions, &reviews);
+            profiles.push(analyst.segment_profile(&stats).await?);
+        }
+        let mut tx = self.store.pool().begin().await?;
+        let names: Vec<&str> = profiles.iter().map(|p| p.segment_name.as_str()).collect();
+        sqlx::query(
+            "DELETE FROM customer_segments_analysis \
+             WHERE segment_name IS NULL OR NOT (segment_name = ANY($1::text[]))",
+        )
+        .bind(&names)
+        .execute(&mut *tx)
+        .await?;
+        for p in &profiles {
+            let recommendations =
+                serde_json::to_value(&p.strategies).map_err(|e| PgError::BadRow {
+                    table: "customer_segments_analysis",
+                    id: 0,
+                    reason: e.to_string(),
+                })?;
+            sqlx::query(
+                "INSERT INTO customer_segments_analysis AS s (segment_name, customer_count, \
+                   avg_lifetime_value, common_behaviors, ai_profile, recommendations, last_updated) \
+                 VALUES ($1, $2, $3::float8::numeric(10, 2), $4, $5, $6, now()) \
+                 ON CONFLICT (segment_name) DO UPDATE SET \
+                   customer_count = EXCLUDED.customer_count, \
+                   avg_lifetime_value = EXCLUDED.avg_lifetime_value, \
+                   common_behaviors = EXCLUDED.common_behaviors, \
+                   ai_profile = EXCLUDED.ai_profile, \
+                   recommendations = EXCLUDED.recommendations, \
+                   last_updated = now()",
+            )
+            .bind(&p.segment_name)
+            .bind(i32::try_from(p.customer_count).unwrap_or(i32::MAX))
+            .bind(p.avg_lifetime_value)
+            .bind(&p.common_behaviors)
+            .bind(&p.ai_profile)
+            .bind(recommendations)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(profiles)
+    }
+
+    /// The seed's `generate_customer_recommendations(id, n)`: product, retention and upsell
+    /// recommendations from a PII-free profile, ranked by the seed's priorities, at most `n`.
+    pub async fn customer_recommendations(
+        &self,
+        customer_id: i32,
+        n: usize,
+    ) -> Result<CustomerRecommendations> {
+        let mut conn = self.store.pool().acquire().await?;
+        let customer = rows::customer(&mut *conn, customer_id)
+            .await?
+            .ok_or(PgError::NotFound {
+                what: "customer",
+                id: customer_id.into(),
+            })?;
+        let reviews = rows::reviews(&mut *conn, Some(customer_id)).await?;
+        drop(conn);
+        let profile = CustomerProfile::from_records(&customer, &reviews);
+        Ok(self
+            .analyst()
+            .recommendations(customer_id, &profile, n)
+            .await?)
+    }
+
+    /// The seed's executive summary: counts and averages (each over its own table, no join
+    /// fan-out) and a generated summary.
+    pub async fn executive_summary(&self) -> Result<ExecutiveSummary> {
+        let mut conn = self.store.pool().acquire().await?;
+        let customers = rows::customers(&mut *conn).await?;
+        let reviews = rows::reviews(&mut *conn, None).await?;
+        let tickets = rows::tickets(&mut *conn, None).await?;
+        drop(conn);
+        let stats = ExecutiveStats::from_records(&customers, &reviews, &tickets);
+        Ok(self.analyst().executive_summary(&stats).await?)
+    }
+
+    /// Average interaction sentiment per customer segment per day or week (a plain SQL
+    /// aggregate; interactions without a score are left out), oldest bucket first.
+    pub async fn sentiment_trends(&self, bucket: TrendBucket) -> Result<Vec<SentimentTrend>> {
+        Ok(sqlx::query_as(
+            "SELECT c.segment::text AS segment, \
+                    date_trunc($1, ci.timestamp) AS bucket_start, \
+                    AVG(ci.sentiment_score)::float8 AS avg_sentiment, \
+                    COUNT(*) AS interactions \
+             FROM customer_interactions ci \
+             LEFT JOIN customers c ON c.id = ci.customer_id \
+             WHERE ci.sentiment_score IS NOT NULL AND ci.timestamp IS NOT NULL \
+             GROUP BY 1, 2 ORDER BY 2, 1 NULLS LAST",
+        )
+        .bind(bucket.sql())
+        .fetch_all(self.store.pool())
+        .await?)
+    }
+
+    /// Insert the seed's sample rows — 3 customers, 3 reviews, 2 tickets — unless present:
+    /// customers by email, tickets by ticket number, reviews by (customer, product). Safe to run
+    /// any number of times; new reviews and tickets enqueue their analysis jobs.
+    pub async fn load_seed_sample(&self) -> Result<SeedLoad> {
+        let sample = seed_sample(Utc::now());
+        let mut tx = self.store.pool().begin().await?;
+        let mut load = SeedLoad::default();
+        let mut ids = std::collections::HashMap::new();
+        for c in &sample.customers {
+            let inserted = sqlx::query(
+                "INSERT INTO customers (email, first_name, last_name, segment, lifetime_value, \
+                   acquisition_date) VALUES ($1, $2, $3, $4, $5::float8::numeric(10, 2), $6) \
+                 ON CONFLICT (email) DO NOTHING",
+            )
+            .bind(&c.email)
+            .bind(&c.first_name)
+            .bind(&c.last_name)
+            .bind(&c.segment)
+            .bind(c.lifetime_value)
+            .bind(c.acquisition_date)
+            .execute(&mut *tx)
+            .await?;
+            load.customers += inserted.rows_affected();
+            let (id,): (i32,) = sqlx::query_as("SELECT id FROM customers WHERE email = $1")
+                .bind(&c.email)
+                .fetch_one(&mut *tx)
+                .await?;
+            ids.insert(c.id, id);
+        }
+        for r in &sample.reviews {
+            let customer = r.customer_id.and_then(|id| ids.get(&id).copied());
+            let inserted = sqlx::query(
+                "INSERT INTO product_reviews (customer_id, product_id, rating, title, review_text) \
+                 SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS ( \
+                   SELECT 1 FROM product_reviews \
+                   WHERE customer_id IS NOT DISTINCT FROM $1 AND product_id IS NOT DISTINCT FROM $2)",
+            )
+            .bind(customer)
+            .bind(r.product_id)
+            .bind(r.rating.map(|x| i32::from(x.get())))
+            .bind(&r.title)
+            .bind(&r.review_text)
+            .execute(&mut *tx)
+            .await?;
+            load.reviews += inserted.rows_affected();
+        }
+        for t in &sample.tickets {
+            let customer = t.customer_id.and_then(|id| ids.get(&id).copied());
+            let inserted = sqlx::query(
+                "INSERT INTO support_tickets (ticket_number, customer_id, category, subject, \
+                   description) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ticket_number) DO NOTHING",
+            )
+            .bind(&t.ticket_number)
+            .bind(customer)
+            .bind(&t.category)
+            .bind(&t.subject)
+            .bind(&t.description)
+            .execute(&mut *tx)
+            .await?;
+            load.tickets += inserted.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(load)
+    }
+
+    /// Run the queued `analyze_review` / `analyze_ticket` jobs on this task, one at a time,
+    /// until none is runnable (jobs that fail are retried later or dead-lettered as usual).
+    /// For demos and tests; production runs a [`Worker`](crate::Worker) with
+    /// [`AnalysisJobHandler`].
+    pub async fn process_pending(self: &Arc<Self>) -> Result<Processed> {
+        let queue = Queue::new(self.store.pool().clone());
+        let handler = AnalysisJobHandler::new(self.clone());
+        let worker_id = format!("inline:{}", std::process::id());
+        let mut done = Processed::default();
+        while let Some(job) = queue
+            .claim(
+                &worker_id,
+                std::time::Duration::from_secs(600),
+                &[ANALYZE_REVIEW, ANALYZE_TICKET],
+            )
+            .await?
+        {
+            let mut tx = queue.begin().await?;
+            match handler.handle(&job, &mut tx).await {
+                Ok(()) => {
+                    queue.complete(&job, tx).await?;
+                    done.completed += 1;
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    done.failed += 1;
+                    match e {
+                        JobError::Retryable(msg) => {
+                            queue.fail(&job, &msg).await?;
+                        }
+                        JobError::Permanent(msg) => {
+                            queue.dead_letter(&job, &msg).await?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// How a failed analysis maps to a job outcome: a missing row or a domain violation cannot be
+/// fixed by retrying (the model is deterministic); model and database errors may be.
+pub fn job_error(e: PgError) -> JobError {
+    match e {
+        PgError::NotFound { .. } | PgError::BadRow { .. } => JobError::permanent(e),
+        PgError::Analysis(AnalysisError::Domain(_)) => JobError::permanent(e),
+        other => JobError::retryable(other),
+    }
+}
+
+#[derive(Deserialize)]
+struct IdPayload {
+    id: i32,
+}
+
+/// Runs `analyze_review` jobs (payload `{"id": <review id>}`) in the job's transaction.
+#[derive(Debug, Clone)]
+pub struct ReviewJobHandler {
+    intel: Arc<Intelligence>,
+}
+
+impl ReviewJobHandler {
+    /// A handler over `intel`.
+    pub fn new(intel: Arc<Intelligence>) -> Self {
+        Self { intel }
+    }
+}
+
+#[async_trait]
+impl JobHandler for ReviewJobHandler {
+    async fn handle(&self, job: &Job, tx: &mut Transaction<'_, Postgres>) -> Result<(), JobError> {
+        let p: IdPayload = job.payload_as()?;
+        self.intel
+            .analyze_review_in(tx, p.id)
+            .await
+            .map(drop)
+            .map_err(job_error)
+    }
+}
+
+/// Runs `analyze_ticket` jobs (payload `{"id": <ticket id>}`) in the job's transaction.
+#[derive(Debug, Clone)]
+pub struct TicketJobHandler {
+    intel: Arc<Intelligence>,
+}
+
+impl TicketJobHandler {
+    /// A handler over `intel`.
+    pub fn new(intel: Arc<Intelligence>) -> Self {
+        Self { intel }
+    }
+}
+
+#[async_trait]
+impl JobHandler for TicketJobHandler {
+    async fn handle(&self, job: &Job, tx: &mut Transaction<'_, Postgres>) -> Result<(), JobError> {
+        let p: IdPayload = job.payload_as()?;
+        self.intel
+            .analyze_ticket_in(tx, p.id)
+            .await
+            .map(drop)
+            .map_err(job_error)
+    }
+}
+
+/// Both analyses behind one handler, dispatching on the job's kind (a [`Worker`](crate::Worker)
+/// takes one handler). Other kinds are dead-lettered: give the worker
+/// [`AnalysisJobHandler::KINDS`] as its `kinds`.
+#[derive(Debug, Clone)]
+pub struct AnalysisJobHandler {
+    review: ReviewJobHandler,
+    ticket: TicketJobHandler,
+}
+
+impl AnalysisJobHandler {
+    /// The kinds this handler runs.
+    pub const KINDS: [&'static str; 2] = [ANALYZE_REVIEW, ANALYZE_TICKET];
+
+    /// A handler over `intel`.
+    pub fn new(intel: Arc<Intelligence>) -> Self {
+        Self {
+            review: ReviewJobHandler::new(intel.clone()),
+            ticket: TicketJobHandler::new(intel),
+        }
+    }
+}
+
+#[async_trait]
+impl JobHandler for AnalysisJobHandler {
+    async fn handle(&self, job: &Job, tx: &mut Transaction<'_, Postgres>) -> Result<(), JobError> {
+        match job.kind.as_str() {
+            ANALYZE_REVIEW => self.review.handle(job, tx).await,
+            ANALYZE_TICKET => self.ticket.handle(job, tx).await,
+            other => Err(JobError::permanent(format!("unknown job kind {other:?}"))),
+        }
+    }
+}
