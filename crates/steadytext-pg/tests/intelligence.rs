@@ -1,0 +1,295 @@
+//! The seed's functions over a real database and the real default model.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use steadytext_core::cache::{CacheStore, MemoryStore};
+use steadytext_core::{Backend, Cache, Engine, GenerateOptions, LocalBackend, LocalOptions};
+use steadytext_pg::{
+    AnalysisJobHandler, Intelligence, PgCache, Store, TrendBucket, Worker, WorkerConfig, MIGRATOR,
+};
+
+fn backend() -> Arc<LocalBackend> {
+    static BACKEND: OnceLock<Arc<LocalBackend>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let path = steadytext_core::resolve_model(None).expect("run scripts/fetch-model");
+            Arc::new(
+                LocalBackend::load(
+                    &path,
+                    &LocalOptions {
+                        artefact_dir: Some(steadytext_core::model_dir()),
+                        ..Default::default()
+                    },
+                )
+                .expect("model loads"),
+            )
+        })
+        .clone()
+}
+
+/// One model and one in-memory cache per test binary: later tests reuse earlier results.
+fn engine() -> Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            Engine::new(
+                backend() as Arc<dyn Backend>,
+                Cache::new(vec![Arc::new(MemoryStore::new(64 << 20))]),
+            )
+        })
+        .clone()
+}
+
+/// Model-heavy tests run one at a time (parallel decoding on 2 cores only oversubscribes).
+async fn model_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}
+
+fn intel(pool: &PgPool) -> Arc<Intelligence> {
+    Arc::new(Intelligence::new(Store::from_pool(pool.clone()), engine()))
+}
+
+async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+    n
+}
+
+/// Interactions per review id (review interactions only).
+async fn review_interactions(pool: &PgPool) -> Vec<(i32, i64)> {
+    sqlx::query_as(
+        "SELECT r.id, count(ci.id) FROM product_reviews r \
+         LEFT JOIN customer_interactions ci \
+           ON ci.interaction_type = 'review' AND ci.metadata->>'review_id' = r.id::text \
+         GROUP BY r.id ORDER BY r.id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn every_seed_function_on_the_sample(pool: PgPool) {
+    let _turn = model_turn().await;
+    let intel = intel(&pool);
+    let started = Instant::now();
+
+    let load = intel.load_seed_sample().await.unwrap();
+    assert_eq!((load.customers, load.reviews, load.tickets), (3, 3, 2));
+    let again = intel.load_seed_sample().await.unwrap();
+    assert_eq!((again.customers, again.reviews, again.tickets), (0, 0, 0));
+
+    // The inserts enqueued 5 analysis jobs; run them.
+    let processed = intel.process_pending().await.unwrap();
+    assert_eq!((processed.completed, processed.failed), (5, 0));
+    eprintln!("reviews + tickets analysed in {:?}", started.elapsed());
+
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM product_reviews WHERE sentiment IS NULL OR ai_summary IS NULL OR key_themes IS NULL").await,
+        0
+    );
+    assert!(review_interactions(&pool)
+        .await
+        .iter()
+        .all(|(_, n)| *n == 1));
+    let tickets: Vec<(Option<String>, serde_json::Value)> =
+        sqlx::query_as("SELECT priority, ai_analysis FROM support_tickets ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tickets.len(), 2);
+    for (priority, analysis) in &tickets {
+        let keys: std::collections::BTreeSet<&str> = analysis
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "follow_up_needed",
+                "root_cause",
+                "sentiment",
+                "suggested_resolution",
+                "tags",
+                "urgency"
+            ]
+            .into_iter()
+            .collect(),
+        );
+        assert_eq!(priority.as_deref(), analysis["urgency"].as_str());
+    }
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM customer_interactions WHERE interaction_type = 'support' AND channel = 'ticket' AND metadata ? 'ticket_id'").await,
+        2
+    );
+
+    // Re-analysis replaces, never duplicates.
+    let first = intel.analyze_review(1).await.unwrap();
+    let second = intel.analyze_review(1).await.unwrap();
+    assert_eq!(first, second, "deterministic");
+    intel.analyze_ticket(1).await.unwrap();
+    assert!(review_interactions(&pool)
+        .await
+        .iter()
+        .all(|(_, n)| *n == 1));
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM customer_interactions").await,
+        5
+    );
+    assert!(matches!(
+        intel.analyze_review(999).await,
+        Err(steadytext_pg::PgError::NotFound { .. })
+    ));
+
+    eprintln!("reanalysis done at {:?}", started.elapsed());
+    // Churn: every customer scored and stored.
+    let reports = intel.calculate_churn_risk().await.unwrap();
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT count(*) FROM customers WHERE churn_risk_score IS NULL"
+        )
+        .await,
+        0
+    );
+    assert!(reports
+        .iter()
+        .all(|r| r.risk.score > 0.3 && !r.strategy.is_empty()));
+
+    eprintln!("churn done at {:?}", started.elapsed());
+    // Segments: 3 rows, exactly 3 strategies each; rerunning replaces them.
+    for _ in 0..2 {
+        let profiles = intel.analyze_customer_segments().await.unwrap();
+        assert_eq!(profiles.len(), 3);
+    }
+    let segs: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT segment_name, recommendations FROM customer_segments_analysis ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(segs.len(), 3);
+    for (name, rec) in &segs {
+        assert_eq!(rec["strategies"].as_array().unwrap().len(), 3, "{name}");
+    }
+
+    eprintln!("segments done at {:?}", started.elapsed());
+    // Dashboard: every customer, even one without interactions.
+    sqlx::query("INSERT INTO customers (email, segment) VALUES ('quiet@example.com', 'budget')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dashboard = intel.sentiment_dashboard().await.unwrap();
+    assert_eq!(dashboard.len(), 4);
+    assert!(dashboard.iter().all(|d| !d.insight.is_empty()));
+    let quiet = dashboard.last().unwrap();
+    assert_eq!(quiet.snapshot.interaction_count, 0);
+
+    eprintln!("dashboard done at {:?}", started.elapsed());
+    let recs = intel.customer_recommendations(1, 5).await.unwrap();
+    assert!(!recs.recommendations.is_empty() && recs.recommendations.len() <= 5);
+    assert!(recs
+        .recommendations
+        .windows(2)
+        .all(|w| w[0].priority <= w[1].priority));
+
+    eprintln!("recommendations done at {:?}", started.elapsed());
+    let summary = intel.executive_summary().await.unwrap();
+    assert_eq!(summary.stats.total_customers, 4);
+    assert_eq!(summary.stats.total_reviews, 3);
+    assert_eq!(summary.stats.open_tickets, 2);
+    assert!(!summary.insights.is_empty());
+
+    eprintln!("executive done at {:?}", started.elapsed());
+    let trends = intel.sentiment_trends(TrendBucket::Day).await.unwrap();
+    assert_eq!(trends.iter().map(|t| t.interactions).sum::<i64>(), 5);
+    assert_eq!(trends.len(), 3, "{trends:?}"); // one bucket today, three segments
+    let weekly = intel.sentiment_trends(TrendBucket::Week).await.unwrap();
+    assert_eq!(weekly.len(), 3);
+    eprintln!("all seed functions in {:?}", started.elapsed());
+}
+
+/// A review inserted by plain SQL is analysed by a running Worker: exactly one interaction.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_running_worker_analyses_a_review_inserted_by_sql(
+    _opts: sqlx::pool::PoolOptions<Postgres>,
+    connect: PgConnectOptions,
+) {
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(connect)
+        .await
+        .unwrap();
+    let _turn = model_turn().await;
+    let intel = intel(&pool);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = Worker::new(
+        Store::from_pool(pool.clone()),
+        Arc::new(AnalysisJobHandler::new(intel.clone())),
+        WorkerConfig {
+            concurrency: 1,
+            poll_interval: Duration::from_millis(500),
+            kinds: AnalysisJobHandler::KINDS.map(String::from).to_vec(),
+            ..WorkerConfig::default()
+        },
+    );
+    let running = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    sqlx::query("INSERT INTO customers (email, segment) VALUES ('a@example.com', 'premium')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO product_reviews (customer_id, product_id, rating, title, review_text) \
+         VALUES (1, 101, 1, 'Very disappointed', 'Product broke after just one week of use. Customer support was unhelpful and refused to honor the warranty. Will not buy from this company again.')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while scalar(
+        &pool,
+        "SELECT count(*) FROM product_reviews WHERE sentiment IS NOT NULL",
+    )
+    .await
+        == 0
+    {
+        assert!(Instant::now() < deadline, "not analysed in time");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = stop.send(());
+    let report = running.await.unwrap().unwrap();
+    assert_eq!(report.completed, 1);
+    assert_eq!(review_interactions(&pool).await, vec![(1, 1)]);
+    let (sentiment,): (String,) = sqlx::query_as("SELECT sentiment FROM product_reviews")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(sentiment.contains("negative"), "{sentiment}");
+}
+
+/// Two engines (two processes, in effect) sharing one database share results through PgCache.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn pg_cache_hits_across_engines(pool: PgPool) {
+    let engine_with_pg = |pool: &PgPool| {
+        Engine::new(
+            backend() as Arc<dyn Backend>,
+            Cache::new(vec![Arc::new(PgCache::new(pool.clone()))]),
+        )
+    };
+    let (a, b) = (engine_with_pg(&pool), engine_with_pg(&pool));
+    let opts = GenerateOptions::default().max_tokens(8);
+    let first = a.generate("Name one colour.", &opts).await.unwrap();
+    assert!(!first.cached);
+    let second = b.generate("Name one colour.", &opts).await.unwrap();
+    assert!(second.cached, "engine B reads what engine A computed");
+    assert_eq!(first.text, second.text);
+    let stats = PgCache::new(pool.clone()).stats().await.unwrap();
+    assert!(stats.hits >= 1 && stats.writes >= 1, "{stats:?}");
+}
