@@ -12,9 +12,19 @@ pub struct DemoArgs {
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Run the scenario on this PostgreSQL database instead of in memory (migrates, loads the
+    /// seed's sample idempotently, analyses the queued jobs, runs every seed function).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
+    if let Some(url) = &args.database_url {
+        let db = crate::db::DbArgs {
+            database_url: url.clone(),
+        };
+        return crate::db::demo(cli, &db, args.json).await;
+    }
     let engine = cli.engine_builder().lazy(true).build()?;
     let analyst = Analyst::new(&engine);
     let now = chrono::Utc::now();

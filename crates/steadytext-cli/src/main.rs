@@ -2,6 +2,7 @@
 
 mod cache_cmd;
 mod constrained;
+mod db;
 mod demo;
 mod generate;
 mod reviews;
@@ -49,6 +50,14 @@ pub enum Command {
     /// Inspect or clear the result cache.
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
+    /// Database administration (PostgreSQL).
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Run review and ticket analysis jobs from the database queue until SIGINT/SIGTERM.
+    Worker(db::WorkerArgs),
+    /// Inspect the database job queue.
+    #[command(subcommand)]
+    Queue(db::QueueCommand),
 }
 
 impl Cli {
@@ -103,6 +112,9 @@ fn main() -> ExitCode {
             Command::Cache(cmd) => cache_cmd::run(&cli, cmd).await,
             Command::Reviews(cmd) => reviews::run(&cli, cmd).await,
             Command::Demo(args) => demo::run(&cli, args).await,
+            Command::Db(cmd) => db::db(&cli, cmd).await,
+            Command::Worker(args) => db::worker(&cli, args).await,
+            Command::Queue(cmd) => db::queue(&cli, cmd).await,
         }
     });
     match result {
