@@ -269,32 +269,8 @@ pub async fn demo(cli: &Cli, db: &DbArgs, json: bool) -> Result<()> {
             c.strategy
         ));
     }
-    out.push_str("\n== Segments ==\n");
-    for s in &segments {
-        out.push_str(&format!(
-            "{} ({} customers): {}\n",
-            s.segment_name, s.customer_count, s.ai_profile
-        ));
-        for m in &s.strategies.strategies {
-            out.push_str(&format!(
-                "  - {}: {} (impact: {})\n",
-                m.name, m.description, m.expected_impact
-            ));
-        }
-    }
-    out.push_str("\n== Sentiment dashboard ==\n");
-    for d in &dashboard {
-        let s = &d.snapshot;
-        out.push_str(&format!(
-            "customer {}: {}, avg sentiment {}, {} interactions, {} issues\n  insight: {}\n",
-            s.customer_id,
-            s.status,
-            s.avg_sentiment.map_or("n/a".into(), |v| format!("{v:+.2}")),
-            s.interaction_count,
-            s.issue_count,
-            d.insight
-        ));
-    }
+    crate::demo::render_segments(&mut out, &segments);
+    crate::demo::render_dashboard(&mut out, &dashboard);
     out.push_str("\n== Sentiment trend (per day) ==\n");
     for t in &trends {
         out.push_str(&format!(
@@ -305,24 +281,8 @@ pub async fn demo(cli: &Cli, db: &DbArgs, json: bool) -> Result<()> {
             t.interactions
         ));
     }
-    out.push_str(&format!("\n== Recommendations for customer {john} ==\n"));
-    for r in &recommendations.recommendations {
-        out.push_str(&format!(
-            "[{}] {} — {}: {}\n",
-            r.priority, r.recommendation_type, r.title, r.description
-        ));
-    }
-    let e = &executive.stats;
-    out.push_str(&format!(
-        "\n== Executive summary ==\n{} customers, {} at high risk, avg LTV {}, {} reviews (avg {}), {} open tickets\n{}\n",
-        e.total_customers,
-        e.high_risk_customers,
-        e.avg_lifetime_value.map_or("n/a".into(), |v| format!("${v:.2}")),
-        e.total_reviews,
-        e.avg_rating.map_or("n/a".into(), |v| format!("{v:.1}")),
-        e.open_tickets,
-        executive.insights
-    ));
+    crate::demo::render_recommendations(&mut out, john, &recommendations.recommendations);
+    crate::demo::render_executive(&mut out, &executive);
     out.push_str(&format!(
         "\n(queue: {} done, {} pending, {} dead; {:.1}s)\n",
         stats.done,

@@ -2,8 +2,9 @@
 
 use anyhow::Result;
 use clap::Args;
+use steadytext_schema::recommendations::Recommendation;
 use steadytext_schema::scenario::{run_scenario, seed_sample, ScenarioReport};
-use steadytext_schema::Analyst;
+use steadytext_schema::{Analyst, CustomerInsight, ExecutiveSummary, SegmentProfile};
 
 use crate::Cli;
 
@@ -89,19 +90,7 @@ pub fn render(r: &ScenarioReport) -> String {
             a.tags.join(", ")
         ));
     }
-    s.push_str("\n== Sentiment dashboard ==\n");
-    for d in &r.dashboard {
-        let v = serde_json::to_value(d).unwrap_or_default();
-        s.push_str(&format!(
-            "customer {}: status {}, avg sentiment {}, interactions {}, issues {}\n  insight: {}\n",
-            v["snapshot"]["customer_id"],
-            v["snapshot"]["status"].as_str().unwrap_or("?"),
-            v["snapshot"]["avg_sentiment"],
-            v["snapshot"]["interaction_count"],
-            v["snapshot"]["issue_count"],
-            v["insight"].as_str().unwrap_or_default()
-        ));
-    }
+    render_dashboard(&mut s, &r.dashboard);
     s.push_str("\n== Churn risk ==\n");
     for (id, risk) in &r.churn {
         s.push_str(&format!("customer {id}: risk {:.2}\n", risk.score));
@@ -114,32 +103,70 @@ pub fn render(r: &ScenarioReport) -> String {
             v["strategy"].as_str().unwrap_or_default()
         ));
     }
-    s.push_str("\n== Segments ==\n");
-    for seg in &r.segments {
-        s.push_str(&format!(
+    render_segments(&mut s, &r.segments);
+    render_recommendations(&mut s, 1, &r.recommendations.recommendations);
+    render_executive(&mut s, &r.executive);
+    s
+}
+
+/// The sentiment dashboard section (shared by the in-memory and the database demo).
+pub fn render_dashboard(out: &mut String, rows: &[CustomerInsight]) {
+    out.push_str("\n== Sentiment dashboard ==\n");
+    for d in rows {
+        let s = &d.snapshot;
+        out.push_str(&format!(
+            "customer {}: {}, avg sentiment {}, {} interactions, {} issues\n  insight: {}\n",
+            s.customer_id,
+            s.status,
+            s.avg_sentiment.map_or("n/a".into(), |v| format!("{v:+.2}")),
+            s.interaction_count,
+            s.issue_count,
+            d.insight
+        ));
+    }
+}
+
+/// The segments section.
+pub fn render_segments(out: &mut String, segments: &[SegmentProfile]) {
+    out.push_str("\n== Segments ==\n");
+    for seg in segments {
+        out.push_str(&format!(
             "{} ({} customers): {}\n",
             seg.segment_name, seg.customer_count, seg.ai_profile
         ));
         for m in &seg.strategies.strategies {
-            s.push_str(&format!(
+            out.push_str(&format!(
                 "  - {}: {} (impact: {})\n",
                 m.name, m.description, m.expected_impact
             ));
         }
     }
-    s.push_str("\n== Recommendations for customer 1 ==\n");
-    for rec in &r.recommendations.recommendations {
-        s.push_str(&format!(
+}
+
+/// The recommendations section for one customer.
+pub fn render_recommendations(out: &mut String, customer: i32, recs: &[Recommendation]) {
+    out.push_str(&format!(
+        "\n== Recommendations for customer {customer} ==\n"
+    ));
+    for r in recs {
+        out.push_str(&format!(
             "[{}] {} — {}: {}\n",
-            rec.priority, rec.recommendation_type, rec.title, rec.description
+            r.priority, r.recommendation_type, r.title, r.description
         ));
     }
-    s.push_str("\n== Executive summary ==\n");
-    let v = serde_json::to_value(&r.executive).unwrap_or_default();
-    s.push_str(&format!(
-        "{}\n{}\n",
-        v["stats"],
-        v["insights"].as_str().unwrap_or_default()
+}
+
+/// The executive summary section.
+pub fn render_executive(out: &mut String, executive: &ExecutiveSummary) {
+    let e = &executive.stats;
+    out.push_str(&format!(
+        "\n== Executive summary ==\n{} customers, {} at high risk, avg LTV {}, {} reviews (avg {}), {} open tickets\n{}\n",
+        e.total_customers,
+        e.high_risk_customers,
+        e.avg_lifetime_value.map_or("n/a".into(), |v| format!("${v:.2}")),
+        e.total_reviews,
+        e.avg_rating.map_or("n/a".into(), |v| format!("{v:.1}")),
+        e.open_tickets,
+        executive.insights
     ));
-    s
 }
