@@ -161,6 +161,16 @@ pub enum Error {
     Unsupported(String),
 }
 
+impl Error {
+    /// A closure that turns an I/O error at `path` into [`Error::CacheIo`].
+    pub(crate) fn cache_io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |source| Error::CacheIo {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 fn format_paths(paths: &[PathBuf]) -> String {
     paths
         .iter()

@@ -26,20 +26,13 @@ struct MemoEntry {
     blake3: String,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::CacheIo {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Hash a whole file with blake3 (hex).
 pub fn hash_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut file = std::fs::File::open(path).map_err(Error::cache_io(path))?;
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).map_err(io_err(path))?;
+        let n = file.read(&mut buf).map_err(Error::cache_io(path))?;
         if n == 0 {
             break;
         }
@@ -53,8 +46,8 @@ pub fn hash_file(path: &Path) -> Result<String> {
 /// A memo entry is reused only while the file's size and modification time are unchanged; a
 /// missing or unreadable memo just means hashing again. The memo is written atomically.
 pub fn model_fingerprint(model: &Path, memo_dir: Option<&Path>) -> Result<String> {
-    let canonical = std::fs::canonicalize(model).map_err(io_err(model))?;
-    let meta = std::fs::metadata(&canonical).map_err(io_err(&canonical))?;
+    let canonical = std::fs::canonicalize(model).map_err(Error::cache_io(model))?;
+    let meta = std::fs::metadata(&canonical).map_err(Error::cache_io(&canonical))?;
     let mtime_ns = meta
         .modified()
         .ok()

@@ -82,6 +82,21 @@ pub fn context_length(ct: &Content) -> usize {
         .min(MAX_SEQ_LEN)
 }
 
+/// The architecture of a GGUF header, or [`Error::UnsupportedArchitecture`] when this backend
+/// cannot run it.
+pub fn supported_architecture(ct: &Content, path: &Path) -> Result<String> {
+    let arch = architecture(ct);
+    if SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
+        Ok(arch)
+    } else {
+        Err(Error::UnsupportedArchitecture {
+            architecture: arch,
+            path: path.to_path_buf(),
+            supported: SUPPORTED_ARCHITECTURES.join(", "),
+        })
+    }
+}
+
 /// `general.architecture` of a GGUF header.
 pub fn architecture(ct: &Content) -> String {
     ct.metadata
@@ -102,14 +117,7 @@ impl CandleLlama {
         derived: Option<(&Path, &str)>,
     ) -> Result<Self> {
         let (ct, mut reader) = read_header(path)?;
-        let arch = architecture(&ct);
-        if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
-            return Err(Error::UnsupportedArchitecture {
-                architecture: arch,
-                path: path.to_path_buf(),
-                supported: SUPPORTED_ARCHITECTURES.join(", "),
-            });
-        }
+        supported_architecture(&ct, path)?;
         let device = Device::Cpu;
         let context = context_length(&ct);
         let vocab = ct

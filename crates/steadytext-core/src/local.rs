@@ -16,9 +16,7 @@ use crate::decode::TokenConstraint;
 use crate::decode::{greedy, DecodeParams};
 use crate::error::{Error, Result};
 use crate::fingerprint::model_fingerprint;
-use crate::llama::{
-    architecture, context_length, read_header, CandleLlama, Requantize, SUPPORTED_ARCHITECTURES,
-};
+use crate::llama::{context_length, read_header, supported_architecture, CandleLlama, Requantize};
 use crate::model::LanguageModel;
 use crate::options::{FinishReason, Generation};
 use crate::prefill::{prefill, PrefixCache, DEFAULT_PREFIX_CACHE_TOKENS, PREFILL_CHUNK};
@@ -136,14 +134,7 @@ impl LocalBackend {
             });
         }
         let (ct, _) = read_header(path)?;
-        let arch = architecture(&ct);
-        if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
-            return Err(Error::UnsupportedArchitecture {
-                architecture: arch,
-                path: path.to_path_buf(),
-                supported: SUPPORTED_ARCHITECTURES.join(", "),
-            });
-        }
+        let arch = supported_architecture(&ct, path)?;
         let md_str = |k: &str| ct.metadata.get(k).and_then(|v| v.to_string().ok());
         let token_text = |key: &str| -> String {
             let id = ct.metadata.get(key).and_then(|v| v.to_u32().ok());
@@ -331,6 +322,17 @@ impl LocalBackend {
         Ok(ids)
     }
 
+    /// Run `f` on a blocking thread (inference must not stall the async runtime).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Self) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| Error::Inference(format!("inference task failed: {e}")))?
+    }
+
     fn compiler(&self) -> Result<&ConstraintCompiler> {
         if let Some(c) = self.inner.constraints.get() {
             return Ok(c);
@@ -466,24 +468,20 @@ impl Backend for LocalBackend {
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<Generation> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.complete_blocking(&request))
+        self.blocking(move |this| this.complete_blocking(&request))
             .await
-            .map_err(|e| Error::Inference(format!("inference task failed: {e}")))?
     }
 
     async fn score_options(&self, prompt: &str, options: &[String]) -> Result<Vec<OptionScore>> {
-        let (this, prompt, options) = (self.clone(), prompt.to_string(), options.to_vec());
-        tokio::task::spawn_blocking(move || this.score_options_blocking(&prompt, &options))
+        let (prompt, options) = (prompt.to_string(), options.to_vec());
+        self.blocking(move |this| this.score_options_blocking(&prompt, &options))
             .await
-            .map_err(|e| Error::Inference(format!("inference task failed: {e}")))?
     }
 
     async fn next_token_logprobs(&self, prompt: &str, candidates: &[String]) -> Result<Vec<f64>> {
-        let (this, prompt, candidates) = (self.clone(), prompt.to_string(), candidates.to_vec());
-        tokio::task::spawn_blocking(move || this.next_token_logprobs_blocking(&prompt, &candidates))
+        let (prompt, candidates) = (prompt.to_string(), candidates.to_vec());
+        self.blocking(move |this| this.next_token_logprobs_blocking(&prompt, &candidates))
             .await
-            .map_err(|e| Error::Inference(format!("inference task failed: {e}")))?
     }
 
     fn check_constraint(&self, constraint: &Constraint) -> Result<()> {

@@ -21,19 +21,12 @@ use crate::error::{Error, Result};
 const MAGIC: &[u8; 4] = b"STC1";
 const HEADER: usize = 4 + 32;
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::CacheIo {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Write `bytes` to `path` atomically: a temporary file in `dir` (same filesystem), flushed, then
 /// renamed over `path`.
 pub fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    std::fs::create_dir_all(dir).map_err(Error::cache_io(dir))?;
     let tmp = dir.join(format!(
         ".tmp-{}-{}",
         std::process::id(),
@@ -48,7 +41,7 @@ pub fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(io_err(path))
+    result.map_err(Error::cache_io(path))
 }
 
 /// Counters persisted in `stats.json`.
@@ -168,11 +161,11 @@ impl CacheStore for DiskStore {
     async fn clear(&self) -> Result<()> {
         let entries = self.entries_dir();
         if entries.exists() {
-            std::fs::remove_dir_all(&entries).map_err(io_err(&entries))?;
+            std::fs::remove_dir_all(&entries).map_err(Error::cache_io(&entries))?;
         }
         let stats = self.dir.join("stats.json");
         if stats.exists() {
-            std::fs::remove_file(&stats).map_err(io_err(&stats))?;
+            std::fs::remove_file(&stats).map_err(Error::cache_io(&stats))?;
         }
         Ok(())
     }
