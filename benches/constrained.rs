@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 use steadytext::constraint::{ConstraintCompiler, MatcherConstraint};
 use steadytext::decode::TokenConstraint;
-use steadytext::{Backend, Cache, Constraint, Engine, GenerateOptions, LocalBackend, LocalOptions};
+use steadytext::{Backend, Cache, Constraint, Engine, GenerateOptions};
 
 const REVIEW: &str = "Classify sentiment of this review (rating 3/5): The product works as advertised \
 but the shipping took forever and the packaging was damaged. The product itself is okay for the price.";
@@ -41,16 +41,10 @@ fn ticket_schema() -> serde_json::Value {
 
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let path = steadytext::resolve_model(None).expect("run scripts/fetch-model first");
     let backend = Arc::new(
-        LocalBackend::load(
-            &path,
-            &LocalOptions {
-                artefact_dir: Some(steadytext::model_dir()),
-                ..Default::default()
-            },
-        )
-        .unwrap(),
+        Engine::builder()
+            .build_backend()
+            .expect("model loads (run scripts/fetch-model first)"),
     );
     let engine = Engine::new(backend.clone() as Arc<dyn Backend>, Cache::disabled());
     let opts = GenerateOptions::default();

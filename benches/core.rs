@@ -11,23 +11,17 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use steadytext::cache::{Cache, DiskStore, MemoryStore};
-use steadytext::{Backend, Engine, GenerateOptions, LocalBackend, LocalOptions};
+use steadytext::{Backend, Engine, GenerateOptions, LocalBackend};
 
 const PROMPT: &str =
     "Summarize this customer review in one sentence: The product works as advertised \
 but the shipping took forever and the packaging was damaged.";
 
 fn backend() -> Arc<LocalBackend> {
-    let path = steadytext::resolve_model(None).expect("run scripts/fetch-model first");
     Arc::new(
-        LocalBackend::load(
-            &path,
-            &LocalOptions {
-                artefact_dir: Some(steadytext::model_dir()),
-                ..Default::default()
-            },
-        )
-        .expect("model loads"),
+        Engine::builder()
+            .build_backend()
+            .expect("model loads (run scripts/fetch-model first)"),
     )
 }
 

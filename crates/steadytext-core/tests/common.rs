@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use steadytext_core::{Backend, Cache, Engine, LocalBackend, LocalOptions};
+use steadytext_core::{Backend, Cache, Engine, LocalBackend};
 
 /// The real default model, loaded once per test binary (its fingerprint memo and re-quantised
 /// weights live in the model dir, as in production).
@@ -12,17 +12,10 @@ pub fn backend() -> Arc<LocalBackend> {
     static BACKEND: OnceLock<Arc<LocalBackend>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
-            let path = steadytext_core::resolve_model(None)
-                .expect("the default model is missing: run scripts/fetch-model");
             Arc::new(
-                LocalBackend::load(
-                    &path,
-                    &LocalOptions {
-                        artefact_dir: Some(steadytext_core::model_dir()),
-                        ..Default::default()
-                    },
-                )
-                .expect("the default model loads"),
+                Engine::builder()
+                    .build_backend()
+                    .expect("the default model loads (missing? run scripts/fetch-model)"),
             )
         })
         .clone()

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use steadytext_core::cache::{CacheStore, MemoryStore};
-use steadytext_core::{Backend, Cache, Engine, GenerateOptions, LocalBackend, LocalOptions};
+use steadytext_core::{Backend, Cache, Engine, GenerateOptions, LocalBackend};
 use steadytext_pg::{
     AnalysisJobHandler, Intelligence, PgCache, Store, TrendBucket, Worker, WorkerConfig, MIGRATOR,
 };
@@ -15,16 +15,10 @@ fn backend() -> Arc<LocalBackend> {
     static BACKEND: OnceLock<Arc<LocalBackend>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
-            let path = steadytext_core::resolve_model(None).expect("run scripts/fetch-model");
             Arc::new(
-                LocalBackend::load(
-                    &path,
-                    &LocalOptions {
-                        artefact_dir: Some(steadytext_core::model_dir()),
-                        ..Default::default()
-                    },
-                )
-                .expect("model loads"),
+                Engine::builder()
+                    .build_backend()
+                    .expect("model loads (run scripts/fetch-model)"),
             )
         })
         .clone()

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use steadytext_core::{Backend, Cache, Engine, LocalBackend, LocalOptions};
+use steadytext_core::{Backend, Cache, Engine};
 use steadytext_schema::prompts::{ReviewInput, TicketInput};
 use steadytext_schema::scenario::{run_scenario, seed_sample};
 use steadytext_schema::{Analyst, Polarity, Rating, RecommendationType};
@@ -11,15 +11,9 @@ use steadytext_schema::{Analyst, Polarity, Rating, RecommendationType};
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let path = steadytext_core::resolve_model(None).expect("run scripts/fetch-model");
-        let backend = LocalBackend::load(
-            &path,
-            &LocalOptions {
-                artefact_dir: Some(steadytext_core::model_dir()),
-                ..Default::default()
-            },
-        )
-        .expect("model loads");
+        let backend = Engine::builder()
+            .build_backend()
+            .expect("model loads (run scripts/fetch-model)");
         Engine::new(
             Arc::new(backend) as Arc<dyn Backend>,
             Cache::new(vec![Arc::new(steadytext_core::cache::MemoryStore::new(
