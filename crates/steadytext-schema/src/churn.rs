@@ -156,8 +156,20 @@ impl ChurnRisk {
 
     /// Above [`HIGH_CHURN_RISK`] (0.7): counted as high risk and sent to a human.
     pub fn is_high(&self) -> bool {
-        self.score > HIGH_CHURN_RISK
+        is_high_risk_score(Some(self.score))
     }
+}
+
+/// Whether a stored churn score (`customers.churn_risk_score`) counts as high risk: above
+/// [`HIGH_CHURN_RISK`]. An unknown (`None`) or NaN score is not high.
+///
+/// ```
+/// use steadytext_schema::churn::is_high_risk_score;
+/// assert!(is_high_risk_score(Some(0.71)));
+/// assert!(!is_high_risk_score(Some(0.7)) && !is_high_risk_score(None) && !is_high_risk_score(Some(f64::NAN)));
+/// ```
+pub fn is_high_risk_score(score: Option<f64>) -> bool {
+    score.is_some_and(|r| r > HIGH_CHURN_RISK)
 }
 
 impl ChurnInputs {

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::churn::HIGH_CHURN_RISK;
+use crate::churn::is_high_risk_score;
 use crate::records::{Customer, ProductReview, SupportTicket};
 use crate::util;
 
@@ -47,7 +47,7 @@ impl ExecutiveStats {
             total_customers: customers.len() as u64,
             high_risk_customers: customers
                 .iter()
-                .filter(|c| c.churn_risk_score.is_some_and(|r| r > HIGH_CHURN_RISK))
+                .filter(|c| is_high_risk_score(c.churn_risk_score))
                 .count() as u64,
             avg_lifetime_value: util::mean(customers.iter().map(|c| c.lifetime_value)),
             total_reviews: reviews.len() as u64,

@@ -111,18 +111,33 @@ pub fn segment_names(customers: &[Customer]) -> Vec<String> {
 /// Themes across reviews, most frequent first, ties alphabetical; case-insensitive duplicates
 /// merged (the most frequent spelling, then the alphabetically first, is kept).
 pub fn common_themes<'a>(reviews: impl IntoIterator<Item = &'a ProductReview>) -> Vec<String> {
+    common_themes_counted(
+        reviews
+            .into_iter()
+            .flat_map(|r| r.key_themes.iter().flatten())
+            .map(|theme| (theme.as_str(), 1)),
+    )
+}
+
+/// [`common_themes`] from themes already counted (e.g. `GROUP BY theme` in SQL): each
+/// `(theme, n)` counts as `n` reviews naming `theme`; the same theme may come more than once.
+///
+/// ```
+/// use steadytext_schema::segments::common_themes_counted;
+/// let ranked = common_themes_counted([("price", 1), ("Quality", 2), ("quality", 1)]);
+/// assert_eq!(ranked, ["Quality", "price"]);
+/// ```
+pub fn common_themes_counted<'a>(themes: impl IntoIterator<Item = (&'a str, u64)>) -> Vec<String> {
     // lower-case key -> (count, spelling -> count)
     let mut counts: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
-    for review in reviews {
-        for theme in review.key_themes.iter().flatten() {
-            let theme = util::collapse_whitespace(theme);
-            if theme.is_empty() {
-                continue;
-            }
-            let entry = counts.entry(theme.to_lowercase()).or_default();
-            entry.0 += 1;
-            *entry.1.entry(theme).or_default() += 1;
+    for (theme, n) in themes {
+        let theme = util::collapse_whitespace(theme);
+        if theme.is_empty() || n == 0 {
+            continue;
         }
+        let entry = counts.entry(theme.to_lowercase()).or_default();
+        entry.0 += n;
+        *entry.1.entry(theme).or_default() += n;
     }
     let mut ranked: Vec<(u64, String, String)> = counts
         .into_iter()
