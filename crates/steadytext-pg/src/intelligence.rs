@@ -14,33 +14,43 @@
 //! | the sample `INSERT`s | [`Intelligence::load_seed_sample`] (idempotent) |
 //!
 //! The domain rules (scores, statuses, priorities, prompts) are [`steadytext_schema`]'s; this
-//! module only reads rows, runs the [`Analyst`], and writes results. Model calls run before the
-//! writes, and each analysis writes in one transaction — for a job, the job's own transaction,
-//! so its effects and the job's completion commit together (exactly once).
+//! module only reads rows (company-wide inputs as SQL aggregates: [`crate::aggregates`]), runs
+//! the [`Analyst`], and writes results. Model calls run before the writes, and each analysis
+//! writes in one transaction — for a job, the job's own transaction, so its effects and the
+//! job's completion commit together (exactly once).
+//!
+//! Bulk runs (churn strategies, segment profiles, dashboard insights, the queued reviews and
+//! tickets) issue their model calls concurrently, at most [`Intelligence::concurrency`] at a
+//! time ([`crate::batch`]), and write the results in input order: the same rows, in the same
+//! order, as one call after another. They report progress to [`Intelligence::with_progress`].
 //!
 //! Re-analysing a review or ticket *replaces* its logged interaction (found by
 //! `metadata->>'review_id'` / `metadata->>'ticket_id'`): there is always exactly one per review
 //! or ticket, however often it is analysed.
 
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Postgres, Transaction};
 use steadytext_core::Engine;
-use steadytext_schema::churn::{churn_risk, ChurnInputs, CHURN_WINDOW_DAYS};
+use steadytext_schema::churn::churn_risk;
 use steadytext_schema::prompts::{ReviewInput, TicketInput};
 use steadytext_schema::scenario::seed_sample;
-use steadytext_schema::segments::segment_names;
-use steadytext_schema::status::{ISSUE_WINDOW_DAYS, SENTIMENT_WINDOW_DAYS};
 use steadytext_schema::{
     AnalysisError, Analyst, AnalyzedTicket, ChurnRisk, Customer, CustomerInsight, CustomerProfile,
-    CustomerRecommendations, CustomerSnapshot, ExecutiveStats, ExecutiveSummary, PromptBuilder,
-    RetentionStrategy, ReviewAnalysis, SegmentProfile, SegmentStats,
+    CustomerRecommendations, ExecutiveSummary, ProductReview, PromptBuilder, RetentionStrategy,
+    ReviewAnalysis, SegmentProfile, SupportTicket,
 };
 
+use crate::aggregates;
+use crate::batch::{self, DEFAULT_CONCURRENCY};
 use crate::error::{PgError, Result};
+use crate::progress::{
+    NoProgress, Progress, Stage, STAGE_CHURN, STAGE_DASHBOARD, STAGE_PENDING, STAGE_SEGMENTS,
+};
 use crate::queue::{Job, JobError, Queue};
 use crate::rows;
 use crate::store::Store;
@@ -108,6 +118,10 @@ pub struct Processed {
 
 /// The seed's analyses over a database and a model. Cheap to share behind an `Arc`.
 ///
+/// Bulk runs keep up to [`concurrency`](Self::concurrency) model calls in flight
+/// ([`with_concurrency`](Self::with_concurrency), default [`DEFAULT_CONCURRENCY`]) and report
+/// to a [`Progress`] ([`with_progress`](Self::with_progress)).
+///
 /// ```no_run
 /// # async fn demo(engine: steadytext_core::Engine) -> Result<(), steadytext_pg::PgError> {
 /// use steadytext_pg::{Intelligence, Store};
@@ -121,26 +135,88 @@ pub struct Processed {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Intelligence {
     /// The database.
     pub store: Store,
     /// The model.
     pub engine: Engine,
+    concurrency: usize,
+    progress: Arc<dyn Progress>,
 }
 
-fn window_start(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
-    now - Duration::days(days)
+impl std::fmt::Debug for Intelligence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intelligence")
+            .field("store", &self.store)
+            .field("engine", &self.engine)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A review and its owner, read for an analysis.
+struct ReviewSubject {
+    review: ProductReview,
+    owner: Option<Customer>,
+}
+
+/// A ticket and its owner, read for an analysis.
+struct TicketSubject {
+    ticket: SupportTicket,
+    owner: Option<Customer>,
+}
+
+/// A queued job's analysis, computed and not yet written.
+enum JobAnalysis {
+    Review(ProductReview, ReviewAnalysis),
+    Ticket(SupportTicket, AnalyzedTicket),
 }
 
 impl Intelligence {
-    /// Analyses over `store` with `engine`.
+    /// Analyses over `store` with `engine`, [`DEFAULT_CONCURRENCY`] model calls in flight per
+    /// bulk run, no progress reports.
     pub fn new(store: Store, engine: Engine) -> Self {
-        Self { store, engine }
+        Self {
+            store,
+            engine,
+            concurrency: DEFAULT_CONCURRENCY,
+            progress: Arc::new(NoProgress),
+        }
+    }
+
+    /// Keep at most `n` (at least 1) model calls in flight in bulk runs. Results do not depend
+    /// on it; speed does, with an engine that batches concurrent requests.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Report bulk runs' progress to `progress`.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Model calls in flight per bulk run.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     fn analyst(&self) -> Analyst<'_> {
         Analyst::new(&self.engine)
+    }
+
+    /// The analyst for a row owned by `owner`: prompts redacted of the owner's names and email.
+    fn analyst_for(&self, owner: Option<&Customer>) -> Analyst<'_> {
+        match owner {
+            Some(c) => self.analyst().with_prompts(PromptBuilder::for_customer(c)),
+            None => self.analyst(),
+        }
+    }
+
+    fn stage(&self, name: &'static str, total: usize) -> Stage<'_> {
+        Stage::start(self.progress.as_ref(), name, total as u64)
     }
 
     async fn db_now(conn: &mut PgConnection) -> Result<DateTime<Utc>> {
@@ -171,7 +247,14 @@ impl Intelligence {
         conn: &mut PgConnection,
         review_id: i32,
     ) -> Result<ReviewAnalysis> {
-        let mut review = rows::review(&mut *conn, review_id)
+        let subject = Self::load_review(&mut *conn, review_id).await?;
+        let analysis = self.review_model(&subject).await?;
+        Self::write_review(conn, subject.review, &analysis).await?;
+        Ok(analysis)
+    }
+
+    async fn load_review(conn: &mut PgConnection, review_id: i32) -> Result<ReviewSubject> {
+        let review = rows::review(&mut *conn, review_id)
             .await?
             .ok_or(PgError::NotFound {
                 what: "review",
@@ -181,12 +264,23 @@ impl Intelligence {
             Some(id) => rows::customer(&mut *conn, id).await?,
             None => None,
         };
-        let analyst = match &owner {
-            Some(c) => self.analyst().with_prompts(PromptBuilder::for_customer(c)),
-            None => self.analyst(),
-        };
-        let analysis = analyst.review(&ReviewInput::from_review(&review)).await?;
+        Ok(ReviewSubject { review, owner })
+    }
 
+    async fn review_model(&self, s: &ReviewSubject) -> Result<ReviewAnalysis> {
+        Ok(self
+            .analyst_for(s.owner.as_ref())
+            .review(&ReviewInput::from_review(&s.review))
+            .await?)
+    }
+
+    /// Write `analysis` of `review` (as read before the model ran) on `conn`.
+    async fn write_review(
+        conn: &mut PgConnection,
+        mut review: ProductReview,
+        analysis: &ReviewAnalysis,
+    ) -> Result<()> {
+        let review_id = review.id;
         // Lock the review: concurrent analyses of it replace the interaction one after the other.
         let locked: Option<(i32,)> =
             sqlx::query_as("SELECT id FROM product_reviews WHERE id = $1 FOR UPDATE")
@@ -222,7 +316,7 @@ impl Intelligence {
             m.insert("review_id".into(), review_id.into());
         }
         rows::insert_interaction(&mut *conn, &new).await?;
-        Ok(analysis)
+        Ok(())
     }
 
     /// Analyse ticket `ticket_id` and write the result in its own transaction. See
@@ -245,6 +339,13 @@ impl Intelligence {
         conn: &mut PgConnection,
         ticket_id: i32,
     ) -> Result<AnalyzedTicket> {
+        let subject = Self::load_ticket(&mut *conn, ticket_id).await?;
+        let analysed = self.ticket_model(&subject).await?;
+        Self::write_ticket(conn, &subject.ticket, &analysed).await?;
+        Ok(analysed)
+    }
+
+    async fn load_ticket(conn: &mut PgConnection, ticket_id: i32) -> Result<TicketSubject> {
         let ticket = rows::ticket(&mut *conn, ticket_id)
             .await?
             .ok_or(PgError::NotFound {
@@ -255,13 +356,24 @@ impl Intelligence {
             Some(id) => rows::customer(&mut *conn, id).await?,
             None => None,
         };
-        let analyst = match &owner {
-            Some(c) => self.analyst().with_prompts(PromptBuilder::for_customer(c)),
-            None => self.analyst(),
-        };
-        let analysis = analyst.ticket(&TicketInput::from_ticket(&ticket)).await?;
-        let analysed = AnalyzedTicket::new(&ticket, analysis);
+        Ok(TicketSubject { ticket, owner })
+    }
 
+    async fn ticket_model(&self, s: &TicketSubject) -> Result<AnalyzedTicket> {
+        let analysis = self
+            .analyst_for(s.owner.as_ref())
+            .ticket(&TicketInput::from_ticket(&s.ticket))
+            .await?;
+        Ok(AnalyzedTicket::new(&s.ticket, analysis))
+    }
+
+    /// Write `analysed` for `ticket` (as read before the model ran) on `conn`.
+    async fn write_ticket(
+        conn: &mut PgConnection,
+        ticket: &SupportTicket,
+        analysed: &AnalyzedTicket,
+    ) -> Result<()> {
+        let ticket_id = ticket.id;
         let updated = sqlx::query(
             "UPDATE support_tickets SET ai_analysis = $2, priority = COALESCE(priority, $3) \
              WHERE id = $1",
@@ -290,67 +402,74 @@ impl Intelligence {
         .bind(ticket_id.to_string())
         .execute(&mut *conn)
         .await?;
-        let mut new = analysed.analysis.interaction(&ticket);
+        let mut new = analysed.analysis.interaction(ticket);
         if let Some(m) = new.metadata.as_object_mut() {
             m.insert("ticket_id".into(), ticket_id.into());
         }
         rows::insert_interaction(&mut *conn, &new).await?;
-        Ok(analysed)
+        Ok(())
     }
 
     /// The seed's sentiment dashboard for **every** customer (the seed's `WHERE` after the
     /// `LEFT JOIN` dropped customers without recent interactions): 90-day sentiment, 30-day
     /// issues, the status of [`steadytext_schema::customer_status`], and a generated insight.
+    ///
+    /// The customers' numbers are aggregated in SQL ([`aggregates::dashboard_snapshots`]); the
+    /// insights are generated concurrently (stage [`STAGE_DASHBOARD`]).
     pub async fn sentiment_dashboard(&self) -> Result<Vec<CustomerInsight>> {
-        let mut conn = self.store.pool().acquire().await?;
-        let now = Self::db_now(&mut conn).await?;
-        let customers = rows::customers(&mut *conn).await?;
-        let interactions =
-            rows::interactions(&mut *conn, Some(window_start(now, SENTIMENT_WINDOW_DAYS))).await?;
-        let tickets = rows::tickets(&mut *conn, Some(window_start(now, ISSUE_WINDOW_DAYS))).await?;
-        drop(conn);
+        let mut tx = self.store.pool().begin().await?;
+        let now = Self::db_now(&mut tx).await?;
+        let snapshots = aggregates::dashboard_snapshots(&mut tx, now).await?;
+        tx.commit().await?;
         let analyst = self.analyst();
-        let mut out = Vec::with_capacity(customers.len());
-        for c in &customers {
-            let snapshot = CustomerSnapshot::from_records(c, &interactions, &tickets, now);
-            out.push(
-                analyst
-                    .customer_insight(&snapshot, c.churn_risk_score)
-                    .await?,
-            );
-        }
-        Ok(out)
+        let stage = self.stage(STAGE_DASHBOARD, snapshots.len());
+        batch::ordered(&snapshots, self.concurrency, &stage, |(c, snapshot)| {
+            let analyst = &analyst;
+            async move {
+                Ok(analyst
+                    .customer_insight(snapshot, c.churn_risk_score)
+                    .await?)
+            }
+        })
+        .await
     }
 
-    /// Every customer's churn risk, without generating anything.
+    /// Every customer's churn risk, without generating anything: the per-customer inputs are
+    /// aggregated in SQL ([`aggregates::churn_inputs`]) and scored by
+    /// [`steadytext_schema::churn::churn_risk`].
     pub async fn churn_scores(&self) -> Result<Vec<(Customer, ChurnRisk)>> {
-        let mut conn = self.store.pool().acquire().await?;
-        let now = Self::db_now(&mut conn).await?;
-        let customers = rows::customers(&mut *conn).await?;
-        // All interactions: last activity looks beyond the window (ChurnInputs filters it).
-        let interactions = rows::interactions(&mut *conn, None).await?;
-        let tickets = rows::tickets(&mut *conn, Some(window_start(now, CHURN_WINDOW_DAYS))).await?;
-        Ok(customers
+        // One transaction: `now()` is the same in both statements.
+        let mut tx = self.store.pool().begin().await?;
+        let now = Self::db_now(&mut tx).await?;
+        let inputs = aggregates::churn_inputs(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(inputs
             .into_iter()
-            .map(|c| {
-                let risk = churn_risk(&ChurnInputs::from_records(&c, &interactions, &tickets, now));
-                (c, risk)
-            })
+            .map(|(c, inputs)| (c, churn_risk(&inputs)))
             .collect())
     }
 
     /// The seed's `calculate_churn_risk()`, working: scores every customer, stores every score
     /// in `customers.churn_risk_score` (2 decimals, one transaction), and returns the customers
-    /// above 0.3 with their factors and a generated retention strategy.
+    /// above 0.3 with their factors and a generated retention strategy (generated
+    /// concurrently, stage [`STAGE_CHURN`]).
     pub async fn calculate_churn_risk(&self) -> Result<Vec<ChurnReport>> {
         let scored = self.churn_scores().await?;
+        let reportable: Vec<&(Customer, ChurnRisk)> = scored
+            .iter()
+            .filter(|(_, risk)| risk.is_reportable())
+            .collect();
         let analyst = self.analyst();
-        let mut reports = Vec::new();
-        for (c, risk) in &scored {
-            if let Some(s) = analyst.retention_strategy(c.id, risk).await? {
-                reports.push(s);
-            }
-        }
+        let stage = self.stage(STAGE_CHURN, reportable.len());
+        let reports: Vec<ChurnReport> =
+            batch::ordered(&reportable, self.concurrency, &stage, |(c, risk)| {
+                let analyst = &analyst;
+                async move { Ok(analyst.retention_strategy(c.id, risk).await?) }
+            })
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         let ids: Vec<i32> = scored.iter().map(|(c, _)| c.id).collect();
         let scores: Vec<f64> = scored.iter().map(|(_, r)| r.rounded_score()).collect();
         let mut tx = self.store.pool().begin().await?;
@@ -369,19 +488,20 @@ impl Intelligence {
     /// The seed's `analyze_customer_segments()`: one `customer_segments_analysis` row per
     /// segment with a generated profile and `{"strategies": [exactly 3]}`; rows of segments no
     /// customer has any more are removed (the seed truncated the table). Written in one
-    /// transaction after all generations.
+    /// transaction after all generations. The segments' numbers are aggregated in SQL
+    /// ([`aggregates::segment_stats`]); the profiles are generated concurrently (stage
+    /// [`STAGE_SEGMENTS`]).
     pub async fn analyze_customer_segments(&self) -> Result<Vec<SegmentProfile>> {
         let mut conn = self.store.pool().acquire().await?;
-        let customers = rows::customers(&mut *conn).await?;
-        let interactions = rows::interactions(&mut *conn, None).await?;
-        let reviews = rows::reviews(&mut *conn, None).await?;
+        let stats = aggregates::segment_stats(&mut conn).await?;
         drop(conn);
         let analyst = self.analyst();
-        let mut profiles = Vec::new();
-        for name in segment_names(&customers) {
-            let stats = SegmentStats::from_records(&name, &customers, &interactions, &reviews);
-            profiles.push(analyst.segment_profile(&stats).await?);
-        }
+        let stage = self.stage(STAGE_SEGMENTS, stats.len());
+        let profiles = batch::ordered(&stats, self.concurrency, &stage, |s| {
+            let analyst = &analyst;
+            async move { Ok(analyst.segment_profile(s).await?) }
+        })
+        .await?;
         let mut tx = self.store.pool().begin().await?;
         let names: Vec<&str> = profiles.iter().map(|p| p.segment_name.as_str()).collect();
         sqlx::query(
@@ -447,14 +567,11 @@ impl Intelligence {
     }
 
     /// The seed's executive summary: counts and averages (each over its own table, no join
-    /// fan-out) and a generated summary.
+    /// fan-out, aggregated in SQL: [`aggregates::executive_stats`]) and a generated summary.
     pub async fn executive_summary(&self) -> Result<ExecutiveSummary> {
         let mut conn = self.store.pool().acquire().await?;
-        let customers = rows::customers(&mut *conn).await?;
-        let reviews = rows::reviews(&mut *conn, None).await?;
-        let tickets = rows::tickets(&mut *conn, None).await?;
+        let stats = aggregates::executive_stats(&mut conn).await?;
         drop(conn);
-        let stats = ExecutiveStats::from_records(&customers, &reviews, &tickets);
         Ok(self.analyst().executive_summary(&stats).await?)
     }
 
@@ -541,44 +658,105 @@ impl Intelligence {
         Ok(load)
     }
 
-    /// Run the queued `analyze_review` / `analyze_ticket` jobs on this task, one at a time,
-    /// until none is runnable (jobs that fail are retried later or dead-lettered as usual).
-    /// For demos and tests; production runs a [`Worker`](crate::Worker) with
-    /// [`AnalysisJobHandler`].
+    /// Run the queued `analyze_review` / `analyze_ticket` jobs on this task until none is
+    /// runnable: claim up to [`concurrency`](Self::concurrency) jobs, run their model calls
+    /// concurrently, then write each job's result and complete it in its own transaction, in
+    /// claim order. Jobs that fail are retried later or dead-lettered as usual. Progress: stage
+    /// [`STAGE_PENDING`]. For demos, tests and one-off backfills; production runs a
+    /// [`Worker`](crate::Worker) with [`AnalysisJobHandler`].
     pub async fn process_pending(self: &Arc<Self>) -> Result<Processed> {
+        const LEASE: StdDuration = StdDuration::from_secs(600);
         let queue = Queue::new(self.store.pool().clone());
-        let handler = AnalysisJobHandler::new(self.clone());
+        let kinds = AnalysisJobHandler::KINDS;
         let worker_id = format!("inline:{}", std::process::id());
+        let stage = self.stage(STAGE_PENDING, queue.ready_count(&kinds).await? as usize);
         let mut done = Processed::default();
-        while let Some(job) = queue
-            .claim(
-                &worker_id,
-                std::time::Duration::from_secs(600),
-                &[ANALYZE_REVIEW, ANALYZE_TICKET],
-            )
-            .await?
-        {
-            let mut tx = queue.begin().await?;
-            match handler.handle(&job, &mut tx).await {
-                Ok(()) => {
-                    queue.complete(&job, tx).await?;
-                    done.completed += 1;
+        loop {
+            let mut jobs = Vec::with_capacity(self.concurrency);
+            while jobs.len() < self.concurrency {
+                match queue.claim(&worker_id, LEASE, &kinds).await? {
+                    Some(job) => jobs.push(job),
+                    None => break,
                 }
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    done.failed += 1;
-                    match e {
-                        JobError::Retryable(msg) => {
-                            queue.fail(&job, &msg).await?;
+            }
+            if jobs.is_empty() {
+                return Ok(done);
+            }
+            stage.grow_to(done.completed + done.failed + jobs.len() as u64);
+            let analyses = batch::ordered(&jobs, self.concurrency, &stage, |job| async move {
+                Ok(self.analyse_job(job).await)
+            })
+            .await?;
+            for (job, analysis) in jobs.iter().zip(analyses) {
+                let outcome = match analysis {
+                    Ok(a) => {
+                        let mut tx = queue.begin().await?;
+                        match Self::write_job(&mut tx, &a).await {
+                            Ok(()) => {
+                                queue.complete(job, tx).await?;
+                                Ok(())
+                            }
+                            Err(e) => {
+                                let _ = tx.rollback().await;
+                                Err(job_error(e))
+                            }
                         }
-                        JobError::Permanent(msg) => {
-                            queue.dead_letter(&job, &msg).await?;
+                    }
+                    Err(e) => Err(e),
+                };
+                match outcome {
+                    Ok(()) => done.completed += 1,
+                    Err(e) => {
+                        done.failed += 1;
+                        match e {
+                            JobError::Retryable(msg) => {
+                                queue.fail(job, &msg).await?;
+                            }
+                            JobError::Permanent(msg) => {
+                                queue.dead_letter(job, &msg).await?;
+                            }
                         }
                     }
                 }
             }
         }
-        Ok(done)
+    }
+
+    /// Read a job's row and run its model calls (nothing written).
+    async fn analyse_job(&self, job: &Job) -> Result<JobAnalysis, JobError> {
+        let p: IdPayload = job.payload_as()?;
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(JobError::retryable)?;
+        match job.kind.as_str() {
+            ANALYZE_REVIEW => {
+                let s = Self::load_review(&mut conn, p.id)
+                    .await
+                    .map_err(job_error)?;
+                drop(conn);
+                let a = self.review_model(&s).await.map_err(job_error)?;
+                Ok(JobAnalysis::Review(s.review, a))
+            }
+            ANALYZE_TICKET => {
+                let s = Self::load_ticket(&mut conn, p.id)
+                    .await
+                    .map_err(job_error)?;
+                drop(conn);
+                let a = self.ticket_model(&s).await.map_err(job_error)?;
+                Ok(JobAnalysis::Ticket(s.ticket, a))
+            }
+            other => Err(JobError::permanent(format!("unknown job kind {other:?}"))),
+        }
+    }
+
+    async fn write_job(conn: &mut PgConnection, analysis: &JobAnalysis) -> Result<()> {
+        match analysis {
+            JobAnalysis::Review(review, a) => Self::write_review(conn, review.clone(), a).await,
+            JobAnalysis::Ticket(ticket, a) => Self::write_ticket(conn, ticket, a).await,
+        }
     }
 }
 

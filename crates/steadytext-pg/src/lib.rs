@@ -7,6 +7,9 @@
 //!   in the handler's transaction, exponential backoff, dead letters, `LISTEN`/`NOTIFY`).
 //! * [`Worker`] and [`JobHandler`]: run jobs with a number of slots until shutdown.
 //! * [`PgCache`]: the shared database tier of the core's result cache.
+//! * [`Intelligence`]: the seed's analyses over a [`Store`] and an engine; company-wide inputs
+//!   are SQL aggregates ([`aggregates`]), bulk runs keep several model calls in flight
+//!   ([`batch`]) and report [`Progress`].
 //!
 //! Inserting a row into `product_reviews` (or changing a review's text or rating) or into
 //! `support_tickets` enqueues an `analyze_review` / `analyze_ticket` job with payload
@@ -28,20 +31,25 @@
 
 #![warn(missing_docs)]
 
+pub mod aggregates;
+pub mod batch;
 pub mod cache;
 pub mod error;
 pub mod intelligence;
+pub mod progress;
 pub mod queue;
 pub mod rows;
 pub mod store;
 pub mod worker;
 
+pub use batch::DEFAULT_CONCURRENCY;
 pub use cache::{PgCache, PG_CACHE_NAME};
 pub use error::{redact_url, PgError, Result};
 pub use intelligence::{
     AnalysisJobHandler, ChurnReport, Intelligence, Processed, ReviewJobHandler, SeedLoad,
     SentimentTrend, TicketJobHandler, TrendBucket, ANALYZE_REVIEW, ANALYZE_TICKET,
 };
+pub use progress::{NoProgress, Progress};
 pub use queue::{
     DeadJob, EnqueueOptions, Enqueued, FailOutcome, Job, JobError, Queue, QueueStats, RetryPolicy,
     NOTIFY_CHANNEL,

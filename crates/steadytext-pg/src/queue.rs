@@ -546,6 +546,22 @@ impl Queue {
         Ok(secs.map(|s| Duration::from_secs_f64(s.clamp(0.0, MAX_INTERVAL.as_secs_f64()))))
     }
 
+    /// How many jobs of `kinds` (any if empty) are claimable now: pending and due, or leased
+    /// with an expired lease.
+    pub async fn ready_count(&self, kinds: &[&str]) -> Result<u64> {
+        let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM steadytext_jobs \
+             WHERE ((state = 'pending' AND run_at <= now()) \
+                    OR (state = 'leased' AND leased_until < now())) \
+               AND (cardinality($1::text[]) = 0 OR kind = ANY($1::text[]))",
+        )
+        .bind(&kinds)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Job counts by state.
     pub async fn stats(&self) -> Result<QueueStats> {
         let (pending, ready, leased, expired, done, dead): (i64, i64, i64, i64, i64, i64) =

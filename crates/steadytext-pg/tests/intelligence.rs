@@ -1,14 +1,18 @@
 //! The seed's functions over a real database and the real default model.
 
-use std::sync::{Arc, OnceLock};
+mod common;
+
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use common::*;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgPool, Postgres};
 use steadytext_core::cache::{CacheStore, MemoryStore};
 use steadytext_core::{Backend, Cache, Engine, GenerateOptions, LocalBackend};
+use steadytext_pg::progress::{STAGE_CHURN, STAGE_PENDING, STAGE_SEGMENTS};
 use steadytext_pg::{
-    AnalysisJobHandler, Intelligence, PgCache, Store, TrendBucket, Worker, WorkerConfig, MIGRATOR,
+    rows, AnalysisJobHandler, Intelligence, PgCache, Store, TrendBucket, MIGRATOR,
 };
 
 fn backend() -> Arc<LocalBackend> {
@@ -45,11 +49,6 @@ async fn model_turn() -> tokio::sync::MutexGuard<'static, ()> {
 
 fn intel(pool: &PgPool) -> Arc<Intelligence> {
     Arc::new(Intelligence::new(Store::from_pool(pool.clone()), engine()))
-}
-
-async fn scalar(pool: &PgPool, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
-    n
 }
 
 /// Interactions per review id (review interactions only).
@@ -214,27 +213,17 @@ async fn a_running_worker_analyses_a_review_inserted_by_sql(
     _opts: sqlx::pool::PoolOptions<Postgres>,
     connect: PgConnectOptions,
 ) {
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(connect)
-        .await
-        .unwrap();
+    let pool = pool_with(connect, 8).await;
     let _turn = model_turn().await;
     let intel = intel(&pool);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = Worker::new(
-        Store::from_pool(pool.clone()),
+    let mut config = worker_config("analyst");
+    config.concurrency = 1;
+    config.kinds = AnalysisJobHandler::KINDS.map(String::from).to_vec();
+    let worker = RunningWorker::spawn(
+        &pool,
         Arc::new(AnalysisJobHandler::new(intel.clone())),
-        WorkerConfig {
-            concurrency: 1,
-            poll_interval: Duration::from_millis(500),
-            kinds: AnalysisJobHandler::KINDS.map(String::from).to_vec(),
-            ..WorkerConfig::default()
-        },
+        config,
     );
-    let running = tokio::spawn(worker.run(async move {
-        let _ = stopped.await;
-    }));
     sqlx::query("INSERT INTO customers (email, segment) VALUES ('a@example.com', 'premium')")
         .execute(&pool)
         .await
@@ -246,20 +235,19 @@ async fn a_running_worker_analyses_a_review_inserted_by_sql(
     .execute(&pool)
     .await
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while scalar(
-        &pool,
-        "SELECT count(*) FROM product_reviews WHERE sentiment IS NOT NULL",
-    )
-    .await
-        == 0
-    {
-        assert!(Instant::now() < deadline, "not analysed in time");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let _ = stop.send(());
-    let report = running.await.unwrap().unwrap();
-    assert_eq!(report.completed, 1);
+    let analysed = || async {
+        scalar(
+            &pool,
+            "SELECT count(*) FROM product_reviews WHERE sentiment IS NOT NULL",
+        )
+        .await
+            == 1
+    };
+    assert!(
+        wait_until(Duration::from_secs(180), analysed).await,
+        "not analysed in time"
+    );
+    assert_eq!(worker.stop().await.completed, 1);
     assert_eq!(review_interactions(&pool).await, vec![(1, 1)]);
     let (sentiment,): (String,) = sqlx::query_as("SELECT sentiment FROM product_reviews")
         .fetch_one(&pool)
@@ -286,4 +274,92 @@ async fn pg_cache_hits_across_engines(pool: PgPool) {
     assert_eq!(first.text, second.text);
     let stats = PgCache::new(pool.clone()).stats().await.unwrap();
     assert!(stats.hits >= 1 && stats.writes >= 1, "{stats:?}");
+}
+
+/// Every progress report: (stage, done, total).
+type Reports = Arc<Mutex<Vec<(String, u64, u64)>>>;
+
+/// Bulk runs with 8 model calls in flight write and return exactly what one call at a time
+/// does (each side on its own engine without a cache, so both really run the model), and
+/// report their progress.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn concurrent_bulk_runs_equal_sequential_runs(pool: PgPool) {
+    let _turn = model_turn().await;
+    let uncached = || Engine::new(backend() as Arc<dyn Backend>, Cache::new(vec![]));
+    let reports: Reports = Arc::default();
+    let log = reports.clone();
+    let concurrent = Arc::new(
+        Intelligence::new(Store::from_pool(pool.clone()), uncached())
+            .with_concurrency(8)
+            .with_progress(Arc::new(move |stage: &str, done: u64, total: u64| {
+                log.lock().unwrap().push((stage.to_string(), done, total));
+            })),
+    );
+    let sequential =
+        Intelligence::new(Store::from_pool(pool.clone()), uncached()).with_concurrency(1);
+    let started = Instant::now();
+    concurrent.load_seed_sample().await.unwrap();
+
+    // The queued reviews and tickets, batched; then each again on its own, as a worker does.
+    assert_eq!(concurrent.process_pending().await.unwrap().completed, 5);
+    eprintln!("batched pending analyses: {:?}", started.elapsed());
+    let batched = rows::reviews(&pool, None).await.unwrap();
+    for review in &batched {
+        let one = sequential.analyze_review(review.id).await.unwrap();
+        assert_eq!(
+            review.sentiment,
+            Some(one.sentiment),
+            "review {}",
+            review.id
+        );
+        assert_eq!(review.ai_summary.as_deref(), Some(one.summary.as_str()));
+        assert_eq!(review.key_themes.as_ref(), Some(&one.themes));
+    }
+    for ticket in rows::tickets(&pool, None).await.unwrap() {
+        let one = sequential.analyze_ticket(ticket.id).await.unwrap();
+        assert_eq!(
+            ticket.ai_analysis,
+            Some(one.analysis),
+            "ticket {}",
+            ticket.id
+        );
+    }
+    assert_eq!(
+        rows::reviews(&pool, None).await.unwrap(),
+        batched,
+        "rewritten identically"
+    );
+    eprintln!(
+        "sequential pending analyses done at {:?}",
+        started.elapsed()
+    );
+
+    let churn = concurrent.calculate_churn_risk().await.unwrap();
+    assert!(!churn.is_empty());
+    assert_eq!(churn, sequential.calculate_churn_risk().await.unwrap());
+    let segments = concurrent.analyze_customer_segments().await.unwrap();
+    assert_eq!(
+        segments,
+        sequential.analyze_customer_segments().await.unwrap()
+    );
+    eprintln!(
+        "churn and segments, both ways, done at {:?}",
+        started.elapsed()
+    );
+
+    let reports = reports.lock().unwrap();
+    for stage in [STAGE_PENDING, STAGE_CHURN, STAGE_SEGMENTS] {
+        let mine: Vec<(u64, u64)> = reports
+            .iter()
+            .filter(|r| r.0 == stage)
+            .map(|r| (r.1, r.2))
+            .collect();
+        assert_eq!(mine.first().map(|r| r.0), Some(0), "{stage} starts at 0");
+        let (done, total) = *mine.last().unwrap();
+        assert!(done == total && total > 0, "{stage}: {mine:?}");
+        assert!(
+            mine.windows(2).all(|w| w[0].0 <= w[1].0),
+            "{stage}: {mine:?}"
+        );
+    }
 }

@@ -151,12 +151,11 @@ async fn dedupe_merges_pending_jobs_only(pool: PgPool) {
         queue.fail(&job, "boom").await.unwrap(),
         FailOutcome::Superseded
     );
-    let (left,): (i64,) = sqlx::query_as(
+    let left = scalar(
+        &pool,
         "SELECT count(*) FROM steadytext_jobs WHERE dedupe_key = 'x' AND kind = 'k'",
     )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(left, 1);
 }
 
@@ -170,9 +169,7 @@ async fn concurrent_claimers_do_every_job_exactly_once(pool: PgPool) {
         tasks.push(tokio::spawn(async move {
             let mut done = Vec::new();
             while let Some(job) = queue.claim(&format!("w{w}"), LEASE, &[]).await.unwrap() {
-                let mut tx = queue.begin().await.unwrap();
-                write_effect(&job, &mut tx).await.unwrap();
-                queue.complete(&job, tx).await.unwrap();
+                do_job(&queue, &job).await;
                 done.push(job.id);
             }
             done
@@ -212,9 +209,7 @@ async fn an_expired_lease_is_reclaimed_and_done_once(pool: PgPool) {
         (job.id, job.attempts, job.leased_by.as_str()),
         (dead.id, 2, "b")
     );
-    let mut tx = queue.begin().await.unwrap();
-    write_effect(&job, &mut tx).await.unwrap();
-    queue.complete(&job, tx).await.unwrap();
+    do_job(&queue, &job).await;
     assert_eq!(effects(&pool).await, (1, 1));
     assert!(queue.claim("c", LEASE, &[]).await.unwrap().is_none());
 }
@@ -252,9 +247,7 @@ async fn a_stale_worker_cannot_complete_after_takeover(pool: PgPool) {
     );
     assert!(!queue.dead_letter(&stale, "late").await.unwrap());
 
-    let mut tx = queue.begin().await.unwrap();
-    write_effect(&current, &mut tx).await.unwrap();
-    queue.complete(&current, tx).await.unwrap();
+    do_job(&queue, &current).await;
     assert_eq!(effects(&pool).await, (1, 1));
     // Completing twice is rejected too.
     let tx = queue.begin().await.unwrap();

@@ -112,10 +112,7 @@ async fn migrating_again_is_a_no_op(pool: PgPool) {
     let store = Store::from_pool(pool.clone());
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
-    let (applied,): (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let applied = scalar(&pool, "SELECT count(*) FROM _sqlx_migrations").await;
     assert_eq!(applied, MIGRATOR.iter().count() as i64);
 }
 
@@ -126,10 +123,7 @@ async fn migrations_adopt_an_existing_seed_database(pool: PgPool) {
     sqlx::raw_sql(SEED_SCHEMA).execute(&pool).await.unwrap();
     Store::from_pool(pool.clone()).migrate().await.unwrap();
     insert_reviews(&pool, 2).await;
-    let (jobs,): (i64,) = sqlx::query_as("SELECT count(*) FROM steadytext_jobs")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let jobs = scalar(&pool, "SELECT count(*) FROM steadytext_jobs").await;
     assert_eq!(jobs, 2);
 }
 
@@ -187,10 +181,7 @@ async fn seed_views_and_functions_run_against_the_schema(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let (segments,): (i64,) = sqlx::query_as("SELECT count(*) FROM customer_segments_analysis")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let segments = scalar(&pool, "SELECT count(*) FROM customer_segments_analysis").await;
     assert_eq!(segments, 3);
 
     sqlx::query("SELECT analyze_support_ticket(1)")
@@ -208,10 +199,10 @@ async fn seed_views_and_functions_run_against_the_schema(pool: PgPool) {
         .fetch_all(&pool)
         .await
         .unwrap();
-    let (customers,): (i64,) =
-        sqlx::query_as("SELECT total_customers FROM executive_customer_summary")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let customers = scalar(
+        &pool,
+        "SELECT total_customers FROM executive_customer_summary",
+    )
+    .await;
     assert_eq!(customers, 3);
 }

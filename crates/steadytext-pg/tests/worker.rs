@@ -9,45 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::*;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgPool, Postgres, Transaction};
-use steadytext_pg::{Job, JobError, JobHandler, Queue, Store, Worker, WorkerConfig, MIGRATOR};
-use tokio::sync::oneshot;
-
-fn config(id: &str) -> WorkerConfig {
-    WorkerConfig {
-        concurrency: 2,
-        lease: Duration::from_secs(10),
-        poll_interval: Duration::from_millis(200),
-        backoff_base: Duration::from_millis(20),
-        backoff_cap: Duration::from_millis(100),
-        max_attempts: 3,
-        shutdown_grace: Duration::from_secs(5),
-        kinds: vec![],
-        worker_id: Some(id.to_string()),
-    }
-}
-
-/// Run a worker in the background; returns a stop button and the join handle.
-fn spawn(
-    pool: &PgPool,
-    handler: Arc<dyn JobHandler>,
-    config: WorkerConfig,
-) -> (
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<steadytext_pg::Result<steadytext_pg::WorkerReport>>,
-) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let worker = Worker::new(Store::from_pool(pool.clone()), handler, config);
-    let handle = tokio::spawn(worker.run(async move {
-        let _ = stopped.await;
-    }));
-    (stop, handle)
-}
-
-async fn stats(pool: &PgPool) -> steadytext_pg::QueueStats {
-    Queue::new(pool.clone()).stats().await.unwrap()
-}
+use steadytext_pg::{Job, JobError, JobHandler, Queue, MIGRATOR};
 
 /// Review analysis stand-in: marks the review analysed and logs one interaction, in the job's
 /// transaction.
@@ -76,50 +40,35 @@ async fn workers_do_every_job_exactly_once(
     _opts: sqlx::pool::PoolOptions<Postgres>,
     connect: PgConnectOptions,
 ) {
-    let pool = PgPoolOptions::new()
-        .max_connections(16)
-        .connect_with(connect)
-        .await
-        .unwrap();
+    let pool = pool_with(connect, 16).await;
     insert_reviews(&pool, 50).await;
-    let (s1, w1) = spawn(&pool, Arc::new(AnalyseReview), config("w1"));
-    let (s2, w2) = spawn(&pool, Arc::new(AnalyseReview), config("w2"));
-    assert!(
-        wait_until(Duration::from_secs(60), || async {
-            stats(&pool).await.done == 50
-        })
-        .await
-    );
-    s1.send(()).unwrap();
-    s2.send(()).unwrap();
-    let (r1, r2) = (w1.await.unwrap().unwrap(), w2.await.unwrap().unwrap());
+    let w1 = RunningWorker::spawn(&pool, Arc::new(AnalyseReview), worker_config("w1"));
+    let w2 = RunningWorker::spawn(&pool, Arc::new(AnalyseReview), worker_config("w2"));
+    assert!(wait_for_queue(&pool, Duration::from_secs(60), |s| s.done == 50).await);
+    let (r1, r2) = (w1.stop().await, w2.stop().await);
     assert_eq!(r1.completed + r2.completed, 50, "{r1:?} {r2:?}");
     assert_eq!(effects(&pool).await, (50, 50));
-    let (analysed,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM product_reviews WHERE sentiment = 'neutral'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(analysed, 50);
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT count(*) FROM product_reviews WHERE sentiment = 'neutral'"
+        )
+        .await,
+        50
+    );
 }
 
 /// With a long poll interval, a job is picked up promptly: the worker LISTENs.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_worker_wakes_on_notify(pool: PgPool) {
-    let mut cfg = config("w");
+    let mut cfg = worker_config("w");
     cfg.concurrency = 1;
     cfg.poll_interval = Duration::from_secs(600);
-    let (stop, worker) = spawn(&pool, Arc::new(AnalyseReview), cfg);
+    let worker = RunningWorker::spawn(&pool, Arc::new(AnalyseReview), cfg);
     tokio::time::sleep(Duration::from_millis(300)).await; // let it go idle
     insert_reviews(&pool, 1).await;
-    assert!(
-        wait_until(Duration::from_secs(5), || async {
-            stats(&pool).await.done == 1
-        })
-        .await
-    );
-    stop.send(()).unwrap();
-    assert_eq!(worker.await.unwrap().unwrap().completed, 1);
+    assert!(wait_for_queue(&pool, Duration::from_secs(5), |s| s.done == 1).await);
+    assert_eq!(worker.stop().await.completed, 1);
 }
 
 /// A job held by a killed worker (claimed, never finished) is taken over by a running worker
@@ -132,17 +81,11 @@ async fn a_running_worker_takes_over_a_dead_workers_job(pool: PgPool) {
         .await
         .unwrap()
         .unwrap();
-    let mut cfg = config("w");
+    let mut cfg = worker_config("w");
     cfg.poll_interval = Duration::from_secs(600);
-    let (stop, worker) = spawn(&pool, Arc::new(EffectHandler), cfg);
-    assert!(
-        wait_until(Duration::from_secs(3), || async {
-            stats(&pool).await.done == 1
-        })
-        .await
-    );
-    stop.send(()).unwrap();
-    assert_eq!(worker.await.unwrap().unwrap().completed, 1);
+    let worker = RunningWorker::spawn(&pool, Arc::new(EffectHandler), cfg);
+    assert!(wait_for_queue(&pool, Duration::from_secs(3), |s| s.done == 1).await);
+    assert_eq!(worker.stop().await.completed, 1);
     let (attempts, by): (i32, String) =
         sqlx::query_as("SELECT attempts, leased_by FROM steadytext_jobs WHERE id = $1")
             .bind(dead.id)
@@ -168,20 +111,22 @@ impl JobHandler for AlwaysFails {
     }
 }
 
+/// Run `handler` on one inserted review until the job is dead-lettered; the worker's report.
+async fn run_until_dead(
+    pool: &PgPool,
+    handler: Arc<dyn JobHandler>,
+) -> steadytext_pg::WorkerReport {
+    let worker = RunningWorker::spawn(pool, handler, worker_config("w"));
+    insert_reviews(pool, 1).await;
+    assert!(wait_for_queue(pool, Duration::from_secs(10), |s| s.dead == 1).await);
+    worker.stop().await
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_failing_handler_is_retried_with_backoff_then_dead_lettered(pool: PgPool) {
     let calls = Arc::new(AtomicUsize::new(0));
     let handler = AlwaysFails(JobError::retryable("model timed out"), calls.clone());
-    let (stop, worker) = spawn(&pool, Arc::new(handler), config("w"));
-    insert_reviews(&pool, 1).await;
-    assert!(
-        wait_until(Duration::from_secs(10), || async {
-            stats(&pool).await.dead == 1
-        })
-        .await
-    );
-    stop.send(()).unwrap();
-    let report = worker.await.unwrap().unwrap();
+    let report = run_until_dead(&pool, Arc::new(handler)).await;
     assert_eq!((report.retried, report.dead, report.completed), (2, 1, 0));
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert_eq!(
@@ -198,16 +143,7 @@ async fn a_failing_handler_is_retried_with_backoff_then_dead_lettered(pool: PgPo
 async fn a_permanent_error_dead_letters_at_once(pool: PgPool) {
     let calls = Arc::new(AtomicUsize::new(0));
     let handler = AlwaysFails(JobError::permanent("review has no text"), calls.clone());
-    let (stop, worker) = spawn(&pool, Arc::new(handler), config("w"));
-    insert_reviews(&pool, 1).await;
-    assert!(
-        wait_until(Duration::from_secs(10), || async {
-            stats(&pool).await.dead == 1
-        })
-        .await
-    );
-    stop.send(()).unwrap();
-    let report = worker.await.unwrap().unwrap();
+    let report = run_until_dead(&pool, Arc::new(handler)).await;
     assert_eq!((report.retried, report.dead), (0, 1));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
@@ -223,16 +159,7 @@ impl JobHandler for Panics {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_panicking_handler_counts_as_a_failed_attempt(pool: PgPool) {
-    let (stop, worker) = spawn(&pool, Arc::new(Panics), config("w"));
-    insert_reviews(&pool, 1).await;
-    assert!(
-        wait_until(Duration::from_secs(10), || async {
-            stats(&pool).await.dead == 1
-        })
-        .await
-    );
-    stop.send(()).unwrap();
-    let report = worker.await.unwrap().unwrap();
+    let report = run_until_dead(&pool, Arc::new(Panics)).await;
     assert_eq!((report.retried, report.dead), (2, 1));
 }
 
@@ -248,21 +175,27 @@ impl JobHandler for Slow {
     }
 }
 
+/// Start a worker with `handler` and `cfg`, insert one review, wait until its job is leased.
+async fn worker_holding_a_job(
+    pool: &PgPool,
+    handler: Arc<dyn JobHandler>,
+    cfg: steadytext_pg::WorkerConfig,
+) -> RunningWorker {
+    let worker = RunningWorker::spawn(pool, handler, cfg);
+    insert_reviews(pool, 1).await;
+    assert!(wait_for_queue(pool, Duration::from_secs(5), |s| s.leased == 1).await);
+    worker
+}
+
 /// A handler slower than the lease keeps its job: the worker extends the lease while it runs.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn heartbeats_keep_a_slow_job_leased(pool: PgPool) {
-    let mut cfg = config("w");
+    let mut cfg = worker_config("w");
     cfg.concurrency = 1;
     cfg.lease = Duration::from_secs(1);
-    let (stop, worker) = spawn(&pool, Arc::new(Slow(Duration::from_millis(2500))), cfg);
-    insert_reviews(&pool, 1).await;
+    let slow = Arc::new(Slow(Duration::from_millis(2500)));
+    let worker = worker_holding_a_job(&pool, slow, cfg).await;
     let queue = Queue::new(pool.clone());
-    assert!(
-        wait_until(Duration::from_secs(5), || async {
-            stats(&pool).await.leased == 1
-        })
-        .await
-    );
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(queue
@@ -271,39 +204,21 @@ async fn heartbeats_keep_a_slow_job_leased(pool: PgPool) {
             .unwrap()
             .is_none());
     }
-    assert!(
-        wait_until(Duration::from_secs(5), || async {
-            stats(&pool).await.done == 1
-        })
-        .await
+    assert!(wait_for_queue(&pool, Duration::from_secs(5), |s| s.done == 1).await);
+    assert_eq!(worker.stop().await.completed, 1);
+    assert_eq!(
+        scalar(&pool, "SELECT attempts::int8 FROM steadytext_jobs").await,
+        1
     );
-    stop.send(()).unwrap();
-    assert_eq!(worker.await.unwrap().unwrap().completed, 1);
-    let (attempts,): (i32,) = sqlx::query_as("SELECT attempts FROM steadytext_jobs")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(attempts, 1);
     assert_eq!(effects(&pool).await, (1, 1));
 }
 
 /// On shutdown, a job that finishes within the grace period is completed...
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn shutdown_lets_the_job_in_hand_finish(pool: PgPool) {
-    let (stop, worker) = spawn(
-        &pool,
-        Arc::new(Slow(Duration::from_millis(500))),
-        config("w"),
-    );
-    insert_reviews(&pool, 1).await;
-    assert!(
-        wait_until(Duration::from_secs(5), || async {
-            stats(&pool).await.leased == 1
-        })
-        .await
-    );
-    stop.send(()).unwrap();
-    let report = worker.await.unwrap().unwrap();
+    let slow = Arc::new(Slow(Duration::from_millis(500)));
+    let worker = worker_holding_a_job(&pool, slow, worker_config("w")).await;
+    let report = worker.stop().await;
     assert_eq!((report.completed, report.released), (1, 0));
     assert_eq!(effects(&pool).await, (1, 1));
 }
@@ -311,19 +226,12 @@ async fn shutdown_lets_the_job_in_hand_finish(pool: PgPool) {
 /// ...and one that does not is rolled back and released, ready for the next worker.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn shutdown_releases_a_job_that_outlives_the_grace_period(pool: PgPool) {
-    let mut cfg = config("w");
+    let mut cfg = worker_config("w");
     cfg.shutdown_grace = Duration::from_millis(100);
-    let (stop, worker) = spawn(&pool, Arc::new(Slow(Duration::from_secs(30))), cfg);
-    insert_reviews(&pool, 1).await;
-    assert!(
-        wait_until(Duration::from_secs(5), || async {
-            stats(&pool).await.leased == 1
-        })
-        .await
-    );
+    let slow = Arc::new(Slow(Duration::from_secs(30)));
+    let worker = worker_holding_a_job(&pool, slow, cfg).await;
     let started = std::time::Instant::now();
-    stop.send(()).unwrap();
-    let report = worker.await.unwrap().unwrap();
+    let report = worker.stop().await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!((report.completed, report.released), (0, 1));
     assert_eq!(effects(&pool).await, (0, 0));
@@ -331,41 +239,76 @@ async fn shutdown_releases_a_job_that_outlives_the_grace_period(pool: PgPool) {
     assert_eq!((s.ready, s.leased), (1, 0));
 
     // The next worker does it.
-    let (stop, worker) = spawn(&pool, Arc::new(EffectHandler), config("next"));
-    assert!(
-        wait_until(Duration::from_secs(5), || async {
-            stats(&pool).await.done == 1
-        })
-        .await
+    let next = RunningWorker::spawn(&pool, Arc::new(EffectHandler), worker_config("next"));
+    assert!(wait_for_queue(&pool, Duration::from_secs(5), |s| s.done == 1).await);
+    assert_eq!(next.stop().await.completed, 1);
+    assert_eq!(
+        scalar(&pool, "SELECT attempts::int8 FROM steadytext_jobs").await,
+        1,
+        "the released attempt was not counted"
     );
-    stop.send(()).unwrap();
-    assert_eq!(worker.await.unwrap().unwrap().completed, 1);
-    let (attempts,): (i32,) = sqlx::query_as("SELECT attempts FROM steadytext_jobs")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(attempts, 1, "the released attempt was not counted");
 }
 
 /// A worker only takes the kinds it was configured for.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_worker_takes_only_its_kinds(pool: PgPool) {
-    let mut cfg = config("w");
+    let mut cfg = worker_config("w");
     cfg.kinds = vec!["analyze_ticket".into()];
-    let (stop, worker) = spawn(&pool, Arc::new(EffectHandler), cfg);
+    let worker = RunningWorker::spawn(&pool, Arc::new(EffectHandler), cfg);
     insert_reviews(&pool, 2).await;
     sqlx::query("INSERT INTO support_tickets (ticket_number) VALUES ('T-1')")
         .execute(&pool)
         .await
         .unwrap();
-    assert!(
-        wait_until(Duration::from_secs(5), || async {
-            stats(&pool).await.done == 1
-        })
-        .await
-    );
+    assert!(wait_for_queue(&pool, Duration::from_secs(5), |s| s.done == 1).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.send(()).unwrap();
-    assert_eq!(worker.await.unwrap().unwrap().completed, 1);
+    assert_eq!(worker.stop().await.completed, 1);
     assert_eq!(stats(&pool).await.pending, 2);
+}
+
+/// Writes its effect, then has the server end its own session (a dropped connection mid-job)
+/// on the first attempt; works normally after that.
+struct DropsConnectionOnce(AtomicUsize);
+
+#[async_trait]
+impl JobHandler for DropsConnectionOnce {
+    async fn handle(&self, job: &Job, tx: &mut Transaction<'_, Postgres>) -> Result<(), JobError> {
+        write_effect(job, tx).await?;
+        if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+            sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A connection dropped in the middle of a job loses nothing and applies nothing twice: the
+/// attempt's writes die with the session, the failure is recorded with the driver's error,
+/// and the retry does the job once. The worker keeps running.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_connection_dropped_mid_job_is_retried_once(pool: PgPool) {
+    let handler = Arc::new(DropsConnectionOnce(AtomicUsize::new(0)));
+    let worker = RunningWorker::spawn(&pool, handler.clone(), worker_config("w"));
+    insert_reviews(&pool, 1).await;
+    assert!(wait_for_queue(&pool, Duration::from_secs(10), |s| s.done == 1).await);
+    let report = worker.stop().await;
+    assert_eq!((report.completed, report.retried, report.dead), (1, 1, 0));
+    assert_eq!(handler.0.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        effects(&pool).await,
+        (1, 1),
+        "the dropped attempt wrote nothing"
+    );
+    let (attempts, error): (i32, Option<String>) =
+        sqlx::query_as("SELECT attempts, last_error FROM steadytext_jobs")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, 2);
+    let error = error.unwrap_or_default();
+    assert!(
+        error.contains("terminating connection") || error.contains("connection"),
+        "{error}"
+    );
 }

@@ -2,11 +2,17 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
-use steadytext_pg::{Job, JobError, JobHandler};
+use steadytext_pg::{
+    Job, JobError, JobHandler, Queue, QueueStats, Store, Worker, WorkerConfig, WorkerReport,
+};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 pub const SEED_SCHEMA: &str = include_str!("../fixtures/seed_schema.sql");
 pub const SEED_SAMPLE_DATA: &str = include_str!("../fixtures/seed_sample_data.sql");
@@ -78,4 +84,80 @@ pub async fn insert_reviews(pool: &PgPool, n: i32) {
     .execute(pool)
     .await
     .unwrap();
+}
+
+/// A pool of `max_connections` over the test database (`#[sqlx::test]` hands out
+/// `PgConnectOptions` for tests that need more connections than its default pool).
+pub async fn pool_with(connect: PgConnectOptions, max_connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(connect)
+        .await
+        .unwrap()
+}
+
+/// The single `bigint` a query returns (e.g. a `count(*)`).
+pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+    n
+}
+
+/// The queue's counts.
+pub async fn stats(pool: &PgPool) -> QueueStats {
+    Queue::new(pool.clone()).stats().await.unwrap()
+}
+
+/// Poll the queue's counts until `check` holds or `timeout` passes.
+pub async fn wait_for_queue(
+    pool: &PgPool,
+    timeout: Duration,
+    check: impl Fn(&QueueStats) -> bool,
+) -> bool {
+    wait_until(timeout, || async { check(&stats(pool).await) }).await
+}
+
+/// Do `job` the way a worker would: its effect and its completion in one transaction.
+pub async fn do_job(queue: &Queue, job: &Job) {
+    let mut tx = queue.begin().await.unwrap();
+    write_effect(job, &mut tx).await.unwrap();
+    queue.complete(job, tx).await.unwrap();
+}
+
+/// Fast worker settings for tests: 2 slots, short polls and backoffs, 3 attempts.
+pub fn worker_config(id: &str) -> WorkerConfig {
+    WorkerConfig {
+        concurrency: 2,
+        lease: Duration::from_secs(10),
+        poll_interval: Duration::from_millis(200),
+        backoff_base: Duration::from_millis(20),
+        backoff_cap: Duration::from_millis(100),
+        max_attempts: 3,
+        shutdown_grace: Duration::from_secs(5),
+        kinds: vec![],
+        worker_id: Some(id.to_string()),
+    }
+}
+
+/// A worker running in the background until [`RunningWorker::stop`].
+pub struct RunningWorker {
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<steadytext_pg::Result<WorkerReport>>,
+}
+
+impl RunningWorker {
+    /// Start a worker over `pool`.
+    pub fn spawn(pool: &PgPool, handler: Arc<dyn JobHandler>, config: WorkerConfig) -> Self {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let worker = Worker::new(Store::from_pool(pool.clone()), handler, config);
+        let handle = tokio::spawn(worker.run(async move {
+            let _ = stopped.await;
+        }));
+        Self { stop, handle }
+    }
+
+    /// Ask it to shut down and wait for its report.
+    pub async fn stop(self) -> WorkerReport {
+        let _ = self.stop.send(());
+        self.handle.await.unwrap().unwrap()
+    }
 }

@@ -1,0 +1,45 @@
+//! The bulk runs' model calls, issued concurrently with a bound and collected in input order.
+//!
+//! A bulk run (every reportable customer of a churn run, every segment, every queued review)
+//! makes one model call per row. Issued one after another, each call waits for the previous
+//! one; issued together, an engine that batches concurrent requests (continuous batching)
+//! runs them in shared weight passes. The engine is deterministic per request, so the results
+//! are the same either way, and they come back in input order, so whatever is written from
+//! them is written in the same order as a sequential run would.
+
+use std::future::Future;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
+use crate::error::Result;
+use crate::progress::Stage;
+
+/// Model calls in flight per bulk run unless configured
+/// ([`Intelligence::with_concurrency`](crate::Intelligence::with_concurrency)).
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// `f` over `items` with at most `concurrency` calls in flight, results in input order; the
+/// first error (in input order) ends the run and drops the calls still in flight. Each
+/// finished call ticks `stage`.
+pub(crate) async fn ordered<'i, T, R, F, Fut>(
+    items: &'i [T],
+    concurrency: usize,
+    stage: &Stage<'_>,
+    f: F,
+) -> Result<Vec<R>>
+where
+    F: Fn(&'i T) -> Fut,
+    Fut: Future<Output = Result<R>>,
+{
+    stream::iter(items.iter().map(|item| {
+        let call = f(item);
+        async move {
+            let r = call.await;
+            stage.tick();
+            r
+        }
+    }))
+    .buffered(concurrency.max(1))
+    .try_collect()
+    .await
+}
