@@ -1,15 +1,18 @@
-//! The PostgreSQL commands: `db migrate`, `worker`, `queue stats`, and `demo --database-url`.
+//! The PostgreSQL commands: `db migrate`, `worker`, `queue stats`, `queue drain`, and
+//! `demo --database-url`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use steadytext_core::Engine;
 use steadytext_pg::{
-    AnalysisJobHandler, Intelligence, PgCache, Store, StoreOptions, Worker, WorkerConfig,
+    AnalysisJobHandler, Intelligence, PgCache, Progress, Store, StoreOptions, Worker, WorkerConfig,
 };
 
+use crate::demo::DemoArgs;
 use crate::Cli;
 
 /// Where the database is.
@@ -36,6 +39,75 @@ pub enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Analyse every queued review and ticket now, several model calls in flight, then exit
+    /// (a one-off backfill; `worker` keeps running and waits for more).
+    Drain(DrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Model calls kept in flight (results do not depend on it).
+    #[arg(long, default_value_t = steadytext_pg::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// No progress bar or status lines on stderr (hidden anyway when stderr is not a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not use the database's shared result cache.
+    #[arg(long)]
+    pub no_pg_cache: bool,
+}
+
+/// Bulk-run progress on stderr: one bar, restarted at each stage. Hidden with `--quiet`, and
+/// by indicatif when stderr is not a terminal.
+struct BarProgress {
+    bar: ProgressBar,
+    stage: Mutex<String>,
+    quiet: bool,
+}
+
+impl BarProgress {
+    fn new(quiet: bool) -> Arc<Self> {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(0)
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>20} {bar:30} {pos}/{len}  {elapsed} (eta {eta})")
+                .expect("valid template"),
+        );
+        Arc::new(Self {
+            bar,
+            stage: Mutex::new(String::new()),
+            quiet,
+        })
+    }
+
+    /// A status line on stderr, above the bar (nothing with `--quiet`).
+    fn say(&self, line: &str) {
+        if !self.quiet {
+            self.bar.suspend(|| eprintln!("{line}"));
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for BarProgress {
+    fn update(&self, stage: &str, done: u64, total: u64) {
+        let mut current = self.stage.lock().unwrap_or_else(|e| e.into_inner());
+        if done == 0 || current.as_str() != stage {
+            stage.clone_into(&mut current);
+            self.bar.reset();
+            self.bar.set_message(stage.to_string());
+        }
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+    }
 }
 
 /// Several worker processes on one machine should each get a share of the cores
@@ -104,8 +176,9 @@ pub async fn db(_cli: &Cli, cmd: &DbCommand) -> Result<()> {
     Ok(())
 }
 
-pub async fn queue(_cli: &Cli, cmd: &QueueCommand) -> Result<()> {
+pub async fn queue(cli: &Cli, cmd: &QueueCommand) -> Result<()> {
     match cmd {
+        QueueCommand::Drain(args) => drain(cli, args).await?,
         QueueCommand::Stats { db, json } => {
             let store = connect(db, 2).await?;
             let s = store.queue().stats().await?;
@@ -180,24 +253,72 @@ pub async fn worker(cli: &Cli, args: &WorkerArgs) -> Result<()> {
     Ok(())
 }
 
+/// Pool size for a bulk run with `concurrency` model calls in flight (each may read its rows
+/// while the others wait on the model).
+fn bulk_pool_size(concurrency: usize) -> u32 {
+    (concurrency.clamp(1, 32) as u32) + 4
+}
+
+/// `steadytext queue drain`: the queued analyses, batched, with progress.
+async fn drain(cli: &Cli, args: &DrainArgs) -> Result<()> {
+    let store = connect(&args.db, bulk_pool_size(args.concurrency)).await?;
+    let engine = engine(cli, &store, !args.no_pg_cache)?;
+    let progress = BarProgress::new(args.quiet);
+    let intel = Arc::new(
+        Intelligence::new(store, engine)
+            .with_concurrency(args.concurrency)
+            .with_progress(progress.clone()),
+    );
+    let started = Instant::now();
+    let processed = intel.process_pending().await;
+    progress.finish();
+    let processed = processed?;
+    progress.say(&format!(
+        "analysed {} queued reviews/tickets ({} failed) in {:.1}s",
+        processed.completed,
+        processed.failed,
+        started.elapsed().as_secs_f64()
+    ));
+    println!("{}", serde_json::to_string(&processed)?);
+    Ok(())
+}
+
 /// `steadytext demo --database-url URL`: the seed's tutorial end to end on a real database.
-pub async fn demo(cli: &Cli, db: &DbArgs, json: bool) -> Result<()> {
-    let store = connect(db, 6).await?;
+pub async fn demo(cli: &Cli, db: &DbArgs, args: &DemoArgs) -> Result<()> {
+    let store = connect(db, bulk_pool_size(args.concurrency)).await?;
     let engine = engine(cli, &store, true)?;
-    let intel = Arc::new(Intelligence::new(store.clone(), engine));
+    let progress = BarProgress::new(args.quiet);
+    let intel = Arc::new(
+        Intelligence::new(store.clone(), engine)
+            .with_concurrency(args.concurrency)
+            .with_progress(progress.clone()),
+    );
+    let report = demo_report(&intel, &progress, args.json).await;
+    progress.finish();
+    print!("{}", report?);
+    Ok(())
+}
+
+/// Run every seed function on the database; the report as text or JSON.
+async fn demo_report(
+    intel: &Arc<Intelligence>,
+    progress: &BarProgress,
+    json: bool,
+) -> Result<String> {
+    let store = &intel.store;
     let mut out = String::new();
     let started = Instant::now();
 
     let load = intel.load_seed_sample().await?;
-    eprintln!(
+    progress.say(&format!(
         "seed sample: {} customers, {} reviews, {} tickets inserted (the rest already there)",
         load.customers, load.reviews, load.tickets
-    );
+    ));
     let processed = intel.process_pending().await?;
-    eprintln!(
+    progress.say(&format!(
         "analysed {} queued reviews/tickets ({} failed)",
         processed.completed, processed.failed
-    );
+    ));
     let churn = intel.calculate_churn_risk().await?;
     let segments = intel.analyze_customer_segments().await?;
     let dashboard = intel.sentiment_dashboard().await?;
@@ -221,8 +342,7 @@ pub async fn demo(cli: &Cli, db: &DbArgs, json: bool) -> Result<()> {
             "dashboard": dashboard, "recommendations": recommendations, "executive": executive,
             "trends": trends, "queue": stats,
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        return Ok(serde_json::to_string_pretty(&report)? + "\n");
     }
 
     out.push_str("== Reviews (analysed by the queue) ==\n");
@@ -290,6 +410,5 @@ pub async fn demo(cli: &Cli, db: &DbArgs, json: bool) -> Result<()> {
         stats.dead,
         started.elapsed().as_secs_f64()
     ));
-    print!("{out}");
-    Ok(())
+    Ok(out)
 }

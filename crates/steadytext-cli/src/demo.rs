@@ -17,6 +17,14 @@ pub struct DemoArgs {
     /// seed's sample idempotently, analyses the queued jobs, runs every seed function).
     #[arg(long)]
     pub database_url: Option<String>,
+    /// With --database-url: model calls kept in flight in bulk runs (results do not depend on
+    /// it).
+    #[arg(long, default_value_t = steadytext_pg::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// No progress bar or status lines on stderr (they are hidden anyway when stderr is not a
+    /// terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
@@ -24,7 +32,7 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
         let db = crate::db::DbArgs {
             database_url: url.clone(),
         };
-        return crate::db::demo(cli, &db, args.json).await;
+        return crate::db::demo(cli, &db, args).await;
     }
     let engine = cli.engine_builder().lazy(true).build()?;
     let analyst = Analyst::new(&engine);
