@@ -94,6 +94,96 @@ fn earliest_stop(text: &str, stop: &[String]) -> Option<usize> {
         .min()
 }
 
+/// What [`GreedyState::step`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Feed this token to the model and call `step` again with the logits after it.
+    Continue(u32),
+    /// Generation is over; call [`GreedyState::finish`].
+    Finished(FinishReason),
+}
+
+/// Greedy decoding as a state machine, one decision per call: the single-request loop
+/// ([`greedy`]) and the batched scheduler drive the same steps, so a request decodes to the same
+/// tokens whichever runs it.
+#[derive(Debug, Clone, Default)]
+pub struct GreedyState {
+    ids: Vec<u32>,
+}
+
+impl GreedyState {
+    /// A fresh state (nothing generated yet).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tokens generated so far.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Decide what follows `logits` (the logits after the prompt or after the last token this
+    /// state returned). `logits` is modified (masking, penalties).
+    pub fn step(
+        &mut self,
+        logits: &mut [f32],
+        tokenizer: &GgufTokenizer,
+        params: &DecodeParams<'_>,
+        mut constraint: Option<&mut (dyn TokenConstraint + '_)>,
+    ) -> Result<Step> {
+        let ids = &mut self.ids;
+        if let Some(c) = constraint.as_deref_mut() {
+            if c.is_stopped() {
+                return Ok(Step::Finished(FinishReason::Stop));
+            }
+            c.mask(logits)?;
+            if !c.is_accepting() {
+                for &e in params.eos {
+                    if let Some(l) = logits.get_mut(e as usize) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+        if ids.len() >= params.max_tokens {
+            return Ok(Step::Finished(FinishReason::Length));
+        }
+        let recent = &ids[ids.len().saturating_sub(params.repeat_window)..];
+        penalize_repeats(logits, recent, params.repeat_penalty);
+        let next = argmax(logits);
+        if params.eos.contains(&next) {
+            return Ok(Step::Finished(FinishReason::Stop));
+        }
+        if let Some(c) = constraint.as_deref_mut() {
+            c.consume(next)?;
+        }
+        ids.push(next);
+        if !params.stop.is_empty() {
+            let text = tokenizer.decode(ids)?;
+            if earliest_stop(&text, params.stop).is_some() {
+                return Ok(Step::Finished(FinishReason::Stop));
+            }
+        }
+        if constraint.as_deref().is_some_and(|c| c.is_stopped()) {
+            return Ok(Step::Finished(FinishReason::Stop));
+        }
+        if ids.len() >= params.max_tokens {
+            return Ok(Step::Finished(FinishReason::Length));
+        }
+        Ok(Step::Continue(next))
+    }
+
+    /// The decoded output, cut before a stop string.
+    pub fn finish(
+        self,
+        tokenizer: &GgufTokenizer,
+        stop: &[String],
+        reason: FinishReason,
+    ) -> Result<Decoded> {
+        finish(tokenizer, self.ids, stop, reason)
+    }
+}
+
 /// Greedy decoding, one token at a time, from a model that has just consumed a prompt of `pos`
 /// tokens and produced `logits` (see [`crate::prefill::prefill`]).
 pub fn greedy(
@@ -104,49 +194,15 @@ pub fn greedy(
     params: &DecodeParams<'_>,
     mut constraint: Option<&mut dyn TokenConstraint>,
 ) -> Result<Decoded> {
-    let mut ids: Vec<u32> = Vec::new();
+    let mut state = GreedyState::new();
     loop {
-        if let Some(c) = constraint.as_deref_mut() {
-            if c.is_stopped() {
-                return finish(tokenizer, ids, params.stop, FinishReason::Stop);
+        match state.step(&mut logits, tokenizer, params, constraint.as_deref_mut())? {
+            Step::Continue(next) => {
+                logits = model.forward(&[next], pos)?;
+                pos += 1;
             }
-            c.mask(&mut logits)?;
-            if !c.is_accepting() {
-                for &e in params.eos {
-                    if let Some(l) = logits.get_mut(e as usize) {
-                        *l = f32::NEG_INFINITY;
-                    }
-                }
-            }
+            Step::Finished(reason) => return state.finish(tokenizer, params.stop, reason),
         }
-        if ids.len() >= params.max_tokens {
-            return finish(tokenizer, ids, params.stop, FinishReason::Length);
-        }
-        let recent = &ids[ids.len().saturating_sub(params.repeat_window)..];
-        penalize_repeats(&mut logits, recent, params.repeat_penalty);
-        let next = argmax(&logits);
-        if params.eos.contains(&next) {
-            return finish(tokenizer, ids, params.stop, FinishReason::Stop);
-        }
-        if let Some(c) = constraint.as_deref_mut() {
-            c.consume(next)?;
-        }
-        ids.push(next);
-        if !params.stop.is_empty() {
-            let text = tokenizer.decode(&ids)?;
-            if earliest_stop(&text, params.stop).is_some() {
-                return finish(tokenizer, ids, params.stop, FinishReason::Stop);
-            }
-        }
-        let done = constraint.as_deref().is_some_and(|c| c.is_stopped());
-        if done {
-            return finish(tokenizer, ids, params.stop, FinishReason::Stop);
-        }
-        if ids.len() >= params.max_tokens {
-            return finish(tokenizer, ids, params.stop, FinishReason::Length);
-        }
-        logits = model.forward(&[next], pos)?;
-        pos += 1;
     }
 }
 

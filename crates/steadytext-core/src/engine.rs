@@ -14,7 +14,7 @@ use crate::cache::{Cache, KeyParts, DEFAULT_MEMORY_BYTES};
 use crate::choice::{validate_options, Choice, ChoiceScore};
 use crate::constraint::{canonical, full_match_regex, normalize_schema, SchemaValidator};
 use crate::error::{Error, Result};
-use crate::llama::Requantize;
+use crate::llama::Kernels;
 use crate::local::{LocalBackend, LocalOptions};
 use crate::model_location::{cache_dir, model_dir, resolve_model};
 use crate::options::{GenerateOptions, Generation};
@@ -409,31 +409,74 @@ impl Engine {
     }
 }
 
-/// Configures and loads an [`Engine`] over a local GGUF model.
+/// Which backend an [`EngineBuilder`] builds. There is no fallback between them: an HTTP
+/// backend whose server is down is an error, never a silently loaded local model (and the
+/// reverse).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum BackendConfig {
+    /// A GGUF model run in-process ([`LocalBackend`]; the builder's model options apply).
+    #[default]
+    Local,
+    /// An OpenAI-compatible inference server (feature `http`).
+    #[cfg(feature = "http")]
+    Http(crate::http::HttpConfig),
+}
+
+/// Configures and loads an [`Engine`]: a local GGUF model by default, or an inference server
+/// ([`EngineBuilder::http`], feature `http`).
 #[derive(Debug, Clone)]
 pub struct EngineBuilder {
+    backend: BackendConfig,
     model_path: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     memory_cache_bytes: usize,
     disk_cache: bool,
-    requantize: Requantize,
+    kernels: Kernels,
     lazy: bool,
 }
 
 impl Default for EngineBuilder {
     fn default() -> Self {
         Self {
+            backend: BackendConfig::Local,
             model_path: None,
             cache_dir: None,
             memory_cache_bytes: DEFAULT_MEMORY_BYTES,
             disk_cache: true,
-            requantize: Requantize::default(),
+            kernels: Kernels::default(),
             lazy: false,
         }
     }
 }
 
 impl EngineBuilder {
+    /// Select the backend (default [`BackendConfig::Local`]).
+    pub fn backend(mut self, backend: BackendConfig) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Use an OpenAI-compatible inference server as the backend.
+    ///
+    /// ```no_run
+    /// # fn demo() -> steadytext_core::Result<()> {
+    /// use steadytext_core::{http::HttpConfig, Engine};
+    /// let engine = Engine::builder()
+    ///     .http(HttpConfig::new("http://127.0.0.1:8080").model_name("SmolLM2-135M-Instruct.Q4_1.gguf"))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "http")]
+    pub fn http(self, config: crate::http::HttpConfig) -> Self {
+        self.backend(BackendConfig::Http(config))
+    }
+
+    /// The selected backend.
+    pub fn backend_config(&self) -> &BackendConfig {
+        &self.backend
+    }
+
     /// Use this model file (highest priority; a missing file is an error naming it).
     pub fn model_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.model_path = Some(path.into());
@@ -458,9 +501,9 @@ impl EngineBuilder {
         self
     }
 
-    /// Weight format in memory (see [`Requantize`]).
-    pub fn requantize(mut self, requantize: Requantize) -> Self {
-        self.requantize = requantize;
+    /// Which implementation runs the model (see [`Kernels`]; the default is our own).
+    pub fn kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
         self
     }
 
@@ -492,13 +535,14 @@ impl EngineBuilder {
         Cache::new(tiers)
     }
 
-    /// Load the local backend (blocking: parses and re-quantises the weights).
+    /// Load the local backend (blocking: parses and re-quantises the weights). Ignores
+    /// [`EngineBuilder::backend`]; see [`EngineBuilder::build_shared_backend`].
     pub fn build_backend(&self) -> Result<LocalBackend> {
         let path = resolve_model(self.model_path.as_deref())?;
         LocalBackend::load(
             &path,
             &LocalOptions {
-                requantize: self.requantize,
+                kernels: self.kernels,
                 artefact_dir: Some(model_dir()),
                 lazy: self.lazy,
                 ..LocalOptions::default()
@@ -506,9 +550,45 @@ impl EngineBuilder {
         )
     }
 
-    /// Resolve and load the model, and build the cache (blocking).
+    /// The selected backend (blocking): the local model loaded, or the inference server
+    /// connected to (its models and properties queried; works inside an async runtime too).
+    pub fn build_shared_backend(&self) -> Result<Arc<dyn Backend>> {
+        match &self.backend {
+            BackendConfig::Local => Ok(Arc::new(self.build_backend()?)),
+            #[cfg(feature = "http")]
+            BackendConfig::Http(config) => Ok(Arc::new(
+                crate::http::HttpBackend::connect_blocking(config.clone())?,
+            )),
+        }
+    }
+
+    /// An engine over the selected backend and `cache` (blocking, see
+    /// [`EngineBuilder::build_shared_backend`]).
+    pub fn build_with_cache(&self, cache: Cache) -> Result<Engine> {
+        Ok(Engine::new(self.build_shared_backend()?, cache))
+    }
+
+    /// Load the model or connect to the server, and build the cache (blocking).
     pub fn build(self) -> Result<Engine> {
-        let backend = self.build_backend()?;
-        Ok(Engine::new(Arc::new(backend), self.build_cache()))
+        let cache = self.build_cache();
+        self.build_with_cache(cache)
+    }
+
+    /// [`EngineBuilder::build`] for async callers: connects to a server without blocking, loads
+    /// a local model on the blocking thread pool.
+    pub async fn build_async(self) -> Result<Engine> {
+        let cache = self.build_cache();
+        match &self.backend {
+            BackendConfig::Local => {
+                tokio::task::spawn_blocking(move || self.build_with_cache(cache))
+                    .await
+                    .map_err(|e| Error::Inference(format!("model loading task failed: {e}")))?
+            }
+            #[cfg(feature = "http")]
+            BackendConfig::Http(config) => {
+                let backend = crate::http::HttpBackend::connect(config.clone()).await?;
+                Ok(Engine::new(Arc::new(backend), cache))
+            }
+        }
     }
 }

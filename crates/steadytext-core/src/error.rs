@@ -159,6 +159,56 @@ pub enum Error {
     /// The operation is not available on this backend.
     #[error("{0} is not supported by this backend")]
     Unsupported(String),
+
+    /// An inference server could not be reached (connection refused, reset or closed, DNS, TLS),
+    /// after every retry.
+    #[error("inference server {url} is unreachable: {reason}")]
+    ServerUnreachable {
+        /// The URL that was requested.
+        url: String,
+        /// What the transport reported.
+        reason: String,
+    },
+
+    /// The inference server does not serve the requested model.
+    #[error("model {requested} is not served by {url}; it serves: {}", served.join(", "))]
+    ModelNotServed {
+        /// The server's base URL.
+        url: String,
+        /// The model name that was asked for.
+        requested: String,
+        /// The model ids the server reports.
+        served: Vec<String>,
+    },
+
+    /// The inference server answered with an HTTP error status.
+    #[error("{url} answered HTTP {status}: {message}")]
+    HttpStatus {
+        /// The URL that was requested.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The server's error message (or body).
+        message: String,
+    },
+
+    /// The inference server did not answer in time (after every retry).
+    #[error("request to {url} timed out after {after:?}")]
+    Timeout {
+        /// The URL that was requested.
+        url: String,
+        /// The time limit that was exceeded.
+        after: std::time::Duration,
+    },
+
+    /// The inference server answered with something that is not the expected response.
+    #[error("unexpected response from {url}: {reason}")]
+    BadResponse {
+        /// The URL that was requested.
+        url: String,
+        /// What was wrong with it.
+        reason: String,
+    },
 }
 
 impl Error {

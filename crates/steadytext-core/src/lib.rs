@@ -4,7 +4,8 @@
 //! on every run and thread count, and a repeated call costs a hash lookup.
 //!
 //! - [`Engine`] is the front door: [`Engine::generate`].
-//! - [`Backend`] is the pluggable part; [`LocalBackend`] runs a GGUF model with candle.
+//! - [`Backend`] is the pluggable part; [`LocalBackend`] runs a GGUF model with candle, and
+//!   `http::HttpBackend` (feature `http`) any OpenAI-compatible inference server.
 //! - [`cache`] holds the content-addressed cache (memory and disk tiers, single-flight).
 //! - Models are found by [`resolve_model`]; errors are typed ([`Error`]).
 //!
@@ -28,21 +29,26 @@ pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod llama;
 pub mod local;
 pub mod model;
 pub mod model_location;
 pub mod options;
 pub mod prefill;
+pub mod quant;
+mod scheduler;
 pub mod tokenizer;
+pub mod transformer;
 
 pub use backend::{Backend, CompletionRequest, Constraint, OptionScore};
 pub use cache::Cache;
 pub use chat_template::ChatTemplate;
 pub use choice::{Choice, ChoiceScore};
-pub use engine::{Engine, EngineBuilder};
+pub use engine::{BackendConfig, Engine, EngineBuilder};
 pub use error::{Error, Result};
-pub use llama::Requantize;
+pub use llama::Kernels;
 pub use local::{LocalBackend, LocalOptions};
 pub use model::LanguageModel;
 pub use model_location::{cache_dir, model_dir, resolve_model, DEFAULT_MODEL_FILE};

@@ -1,11 +1,10 @@
-//! The llama architecture from a GGUF file, on candle's quantized llama implementation.
+//! GGUF header helpers and the llama architecture on candle's quantized llama implementation.
 //!
-//! SmolLM2 (the default model) is a llama. Its GGUF stores most weights as Q4_1, which candle
-//! 0.11 multiplies on a generic scalar path; re-quantising those tensors to Q8_0 at load (the
-//! default, [`Requantize::Q8_0`]) uses candle's SIMD kernels and makes prefill ~5x and decode
-//! ~3x faster, at the cost of ~70 MB more memory. Q4_1 -> Q8_0 keeps almost every greedy token
-//! (Q4_1 -> Q4_0 does not, so it is not offered). The variant is part of the backend identity
-//! and therefore of every cache key.
+//! The default runtime is our own ([`Kernels::Native`], see [`crate::transformer`]); candle's
+//! `quantized_llama` stays available as a reference ([`Kernels::Candle`], [`Kernels::CandleF32`]
+//! with exact `f32` weights) and as the previous fast path ([`Kernels::CandleQ8_0`]: candle 0.11
+//! has no SIMD kernel for Q4_1, so Q4_1 tensors are re-quantised to Q8_0 at load). The variant is
+//! part of the backend identity and therefore of every cache key.
 
 use std::io::{BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
@@ -21,22 +20,39 @@ use crate::model::LanguageModel;
 /// Architectures this backend runs (`general.architecture`).
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
 
-/// How weights are stored in memory after load.
+/// Which implementation runs the model, and how its weights are stored in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Requantize {
-    /// Keep the file's formats.
-    Native,
-    /// Re-quantise Q4_1 tensors to Q8_0 (candle has SIMD kernels for Q8_0, not for Q4_1).
+pub enum Kernels {
+    /// Our own forward pass and integer SIMD kernels ([`crate::transformer`]) on the file's own
+    /// formats (Q4_0, Q4_1, Q4_K, Q8_0; others re-quantised to 8 bits). Batched decoding.
     #[default]
-    Q8_0,
+    Native,
+    /// candle's `quantized_llama` on the file's formats (Q4_1 runs on a scalar path: slow).
+    Candle,
+    /// candle with Q4_1 tensors re-quantised to Q8_0 (candle's SIMD kernels; lossy).
+    CandleQ8_0,
+    /// candle with every weight dequantised to `f32`: the exact weights, the reference for
+    /// accuracy tests (slow decode, ~4x the memory).
+    CandleF32,
 }
 
-impl Requantize {
+impl Kernels {
     /// A stable name, used in the backend identity.
     pub fn name(self) -> &'static str {
         match self {
-            Requantize::Native => "native",
-            Requantize::Q8_0 => "q4_1-as-q8_0",
+            Kernels::Native => "native-v1",
+            Kernels::Candle => "candle",
+            Kernels::CandleQ8_0 => "candle-q4_1-as-q8_0",
+            Kernels::CandleF32 => "candle-f32",
+        }
+    }
+
+    /// The target format of a load-time conversion, if any.
+    fn convert_to(self) -> Option<GgmlDType> {
+        match self {
+            Kernels::CandleQ8_0 => Some(GgmlDType::Q8_0),
+            Kernels::CandleF32 => Some(GgmlDType::F32),
+            Kernels::Native | Kernels::Candle => None,
         }
     }
 }
@@ -109,13 +125,10 @@ pub fn architecture(ct: &Content) -> String {
 impl CandleLlama {
     /// Load the weights of the llama GGUF at `path`.
     ///
-    /// With [`Requantize::Q8_0`] and a `derived_dir`, the re-quantised weights are written once to
-    /// `derived_dir/<fingerprint>.<variant>.gguf` (atomically) and loaded from there afterwards.
-    pub fn load(
-        path: &Path,
-        requantize: Requantize,
-        derived: Option<(&Path, &str)>,
-    ) -> Result<Self> {
+    /// With a converting variant ([`Kernels::CandleQ8_0`]) and a `derived_dir`, the converted
+    /// weights are written once to `derived_dir/<fingerprint>.<variant>.gguf` (atomically) and
+    /// loaded from there afterwards. [`Kernels::Native`] is treated as [`Kernels::Candle`].
+    pub fn load(path: &Path, kernels: Kernels, derived: Option<(&Path, &str)>) -> Result<Self> {
         let (ct, mut reader) = read_header(path)?;
         supported_architecture(&ct, path)?;
         let device = Device::Cpu;
@@ -126,25 +139,30 @@ impl CandleLlama {
             .and_then(|v| v.to_vec().ok())
             .map(|v| v.len())
             .unwrap_or(0);
-        let needs_requant = requantize == Requantize::Q8_0
-            && ct
+        let target = kernels.convert_to();
+        let needs_conversion = match target {
+            Some(GgmlDType::F32) => true,
+            Some(_) => ct
                 .tensor_infos
                 .values()
-                .any(|t| t.ggml_dtype == GgmlDType::Q4_1);
-        let weights = if !needs_requant {
+                .any(|t| t.ggml_dtype == GgmlDType::Q4_1),
+            None => false,
+        };
+        let weights = if !needs_conversion {
             ModelWeights::from_gguf(ct, &mut reader, &device).map_err(load_err(path))?
         } else {
-            let derived_path: Option<PathBuf> =
-                derived.map(|(dir, fp)| dir.join(format!("{fp}.{}.gguf", requantize.name())));
+            let derived_path: Option<PathBuf> = derived
+                .filter(|_| target != Some(GgmlDType::F32))
+                .map(|(dir, fp)| dir.join(format!("{fp}.{}.gguf", kernels.name())));
             match derived_path.as_deref().map(read_header) {
                 Some(Ok((ct2, mut r2))) => match ModelWeights::from_gguf(ct2, &mut r2, &device) {
                     Ok(w) => w,
                     Err(e) => {
                         tracing::warn!("derived weights unreadable ({e}); rebuilding");
-                        build_requantized(path, &ct, &mut reader, &device, derived_path.as_deref())?
+                        build_converted(path, &ct, &mut reader, target, derived_path.as_deref())?
                     }
                 },
-                _ => build_requantized(path, &ct, &mut reader, &device, derived_path.as_deref())?,
+                _ => build_converted(path, &ct, &mut reader, target, derived_path.as_deref())?,
             }
         };
         Ok(Self {
@@ -156,14 +174,16 @@ impl CandleLlama {
     }
 }
 
-fn build_requantized(
+fn build_converted(
     path: &Path,
     ct: &Content,
     reader: &mut GgufReader,
-    device: &Device,
+    target: Option<GgmlDType>,
     save_to: Option<&Path>,
 ) -> Result<ModelWeights> {
-    let bytes = requantized_gguf(ct, reader, device).map_err(load_err(path))?;
+    let device = &Device::Cpu;
+    let target = target.unwrap_or(GgmlDType::Q8_0);
+    let bytes = converted_gguf(ct, reader, device, target).map_err(load_err(path))?;
     if let Some(target) = save_to {
         let dir = target.parent().unwrap_or(Path::new("."));
         if let Err(e) = crate::cache::write_atomic(dir, target, &bytes) {
@@ -175,19 +195,25 @@ fn build_requantized(
     ModelWeights::from_gguf(ct2, &mut cursor, device).map_err(load_err(path))
 }
 
-/// A GGUF image, in memory, with every Q4_1 tensor re-quantised to Q8_0.
-fn requantized_gguf<R: Read + Seek>(
+/// A GGUF image, in memory, with every Q4_1 tensor re-quantised to Q8_0 (`target` Q8_0) or
+/// every tensor dequantised (`target` F32).
+fn converted_gguf<R: Read + Seek>(
     ct: &Content,
     file: &mut R,
     device: &Device,
+    target: GgmlDType,
 ) -> candle_core::Result<Vec<u8>> {
     let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
     names.sort();
     let mut tensors = Vec::with_capacity(names.len());
     for name in &names {
         let t = ct.tensor(file, name, device)?;
-        let t = if t.dtype() == GgmlDType::Q4_1 {
-            QTensor::quantize(&t.dequantize(device)?, GgmlDType::Q8_0)?
+        let convert = match target {
+            GgmlDType::F32 => t.dtype() != GgmlDType::F32,
+            _ => t.dtype() == GgmlDType::Q4_1,
+        };
+        let t = if convert {
+            QTensor::quantize(&t.dequantize(device)?, target)?
         } else {
             t
         };

@@ -16,11 +16,13 @@ use crate::decode::TokenConstraint;
 use crate::decode::{greedy, DecodeParams};
 use crate::error::{Error, Result};
 use crate::fingerprint::model_fingerprint;
-use crate::llama::{context_length, read_header, supported_architecture, CandleLlama, Requantize};
+use crate::llama::{context_length, read_header, supported_architecture, CandleLlama, Kernels};
 use crate::model::LanguageModel;
 use crate::options::{FinishReason, Generation};
 use crate::prefill::{prefill, PrefixCache, DEFAULT_PREFIX_CACHE_TOKENS, PREFILL_CHUNK};
+use crate::scheduler::{Finished, GenJob, Scheduler, DEFAULT_MAX_BATCH};
 use crate::tokenizer::GgufTokenizer;
+use crate::transformer::{LlamaWeights, NativeLlama};
 
 /// Special tokens that end a turn or a document in the model families we run.
 const END_TOKENS: &[&str] = &[
@@ -37,8 +39,8 @@ pub const REPEAT_WINDOW: usize = 64;
 /// Options for loading a local model.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
-    /// Weight format in memory.
-    pub requantize: Requantize,
+    /// Which implementation runs the model (part of the backend identity).
+    pub kernels: Kernels,
     /// Where model artefacts are kept (usually [`crate::model_dir`]): the weights fingerprint
     /// memo and, under `derived/`, re-quantised weights. `None` re-hashes and re-quantises on
     /// every load.
@@ -49,23 +51,27 @@ pub struct LocalOptions {
     /// Tokens of prompt-prefix KV state kept for reuse (see [`crate::prefill`]); 0 disables reuse
     /// (prefill stays chunked, so outputs are the same either way).
     pub prefix_cache_tokens: usize,
+    /// With [`Kernels::Native`]: the most generation requests decoded together in one batch
+    /// (continuous batching; results do not depend on it).
+    pub max_batch: usize,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
         Self {
-            requantize: Requantize::default(),
+            kernels: Kernels::default(),
             artefact_dir: None,
             lazy: false,
             prefix_cache_tokens: DEFAULT_PREFIX_CACHE_TOKENS,
+            max_batch: DEFAULT_MAX_BATCH,
         }
     }
 }
 
-/// The model and the KV states of recent prompt prefixes (one lock for both).
+/// The model, and the KV states of recent prompt prefixes (shared with the scheduler).
 struct ModelState {
     model: Box<dyn LanguageModel>,
-    prefixes: PrefixCache,
+    prefixes: Arc<Mutex<PrefixCache>>,
 }
 
 struct Loaded {
@@ -86,6 +92,10 @@ pub(crate) struct LocalInner {
     /// llguidance compiler over the tokenizer, built on first constrained request.
     constraints: OnceLock<ConstraintCompiler>,
     load_time: Mutex<Duration>,
+    /// The continuous-batching scheduler ([`Kernels::Native`]), started with the weights.
+    scheduler: OnceLock<Scheduler>,
+    /// The native weights, once loaded.
+    native: OnceLock<Arc<LlamaWeights>>,
 }
 
 /// A GGUF model in this process.
@@ -161,8 +171,8 @@ impl LocalBackend {
         };
         let fingerprint = model_fingerprint(path, options.artefact_dir.as_deref())?;
         let identity = format!(
-            "candle-gguf/{arch}/{fingerprint}/{}/prefill-chunk{PREFILL_CHUNK}",
-            options.requantize.name()
+            "gguf/{arch}/{fingerprint}/{}/prefill-chunk{PREFILL_CHUNK}",
+            options.kernels.name()
         );
         let this = Self {
             inner: Arc::new(LocalInner {
@@ -176,6 +186,8 @@ impl LocalBackend {
                 model: Mutex::new(None),
                 constraints: OnceLock::new(),
                 load_time: Mutex::new(start.elapsed()),
+                scheduler: OnceLock::new(),
+                native: OnceLock::new(),
             }),
         };
         if !options.lazy {
@@ -256,14 +268,23 @@ impl LocalBackend {
         f: impl FnOnce(&mut dyn LanguageModel, Vec<f32>) -> Result<T>,
     ) -> Result<T> {
         self.with_state(|state| {
-            let logits = prefill(&mut state.model, ids, &mut state.prefixes)?;
+            let logits = {
+                let mut prefixes = state.prefixes.lock().unwrap_or_else(|p| p.into_inner());
+                prefill(&mut state.model, ids, &mut prefixes)?
+            };
             f(state.model.as_mut(), logits)
         })
     }
 
     /// (prefix hits, prompt tokens whose prefill was skipped) since load.
     pub fn prefix_stats(&self) -> Result<(u64, u64)> {
-        self.with_state(|state| Ok(state.prefixes.stats()))
+        self.with_state(|state| {
+            Ok(state
+                .prefixes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .stats())
+        })
     }
 
     fn with_state<T>(&self, f: impl FnOnce(&mut ModelState) -> Result<T>) -> Result<T> {
@@ -280,13 +301,32 @@ impl LocalBackend {
                 .artefact_dir
                 .as_ref()
                 .map(|d| d.join("derived"));
-            let model = CandleLlama::load(
-                &self.inner.path,
-                self.inner.options.requantize,
-                derived_dir
-                    .as_deref()
-                    .map(|d| (d, self.inner.fingerprint.as_str())),
-            )?;
+            let prefixes = Arc::new(Mutex::new(PrefixCache::new(
+                self.inner.options.prefix_cache_tokens,
+            )));
+            let model: Box<dyn LanguageModel> = match self.inner.options.kernels {
+                Kernels::Native => {
+                    let weights = Arc::new(LlamaWeights::load(&self.inner.path)?);
+                    let loaded = self.loaded()?;
+                    let scheduler = Scheduler::start(
+                        weights.clone(),
+                        loaded.tokenizer.clone(),
+                        loaded.eos.clone(),
+                        prefixes.clone(),
+                        self.inner.options.max_batch,
+                    )?;
+                    let _ = self.inner.scheduler.set(scheduler);
+                    let _ = self.inner.native.set(weights.clone());
+                    Box::new(NativeLlama::new(weights))
+                }
+                other => Box::new(CandleLlama::load(
+                    &self.inner.path,
+                    other,
+                    derived_dir
+                        .as_deref()
+                        .map(|d| (d, self.inner.fingerprint.as_str())),
+                )?),
+            };
             let took = start.elapsed();
             *self
                 .inner
@@ -298,10 +338,7 @@ impl LocalBackend {
                 self.inner.path.display(),
                 took.as_millis()
             );
-            *guard = Some(ModelState {
-                model: Box::new(model),
-                prefixes: PrefixCache::new(self.inner.options.prefix_cache_tokens),
-            });
+            *guard = Some(ModelState { model, prefixes });
         }
         f(guard.as_mut().expect("model loaded above"))
     }
@@ -347,7 +384,65 @@ impl LocalBackend {
         self.compiler()?.matcher(constraint).map(|_| ())
     }
 
-    /// Complete a request on the calling thread (blocking).
+    /// The native weights (loading them if needed), or `None` when another runtime is selected.
+    pub fn native_weights(&self) -> Result<Option<Arc<LlamaWeights>>> {
+        if self.inner.options.kernels != Kernels::Native {
+            return Ok(None);
+        }
+        self.preload()?;
+        Ok(self.inner.native.get().cloned())
+    }
+
+    /// Complete a request through the batching scheduler (native runtime): tokenize and compile
+    /// the constraint on a blocking thread, then wait for the scheduler's result.
+    async fn complete_batched(&self, request: CompletionRequest) -> Result<Generation> {
+        let (job, rx, prompt_tokens) = self
+            .blocking(move |this| {
+                this.preload()?;
+                let ids = this.encode_checked(&request.prompt, request.max_tokens)?;
+                let constraint = match &request.constraint {
+                    Some(c) => Some(MatcherConstraint::new(this.compiler()?.matcher(c)?)),
+                    None => None,
+                };
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                let n = ids.len();
+                let job = GenJob {
+                    ids,
+                    max_tokens: request.max_tokens,
+                    stop: request.stop,
+                    repeat_penalty: request.repeat_penalty,
+                    repeat_window: REPEAT_WINDOW,
+                    constraint,
+                    reply,
+                };
+                Ok((job, rx, n))
+            })
+            .await?;
+        let scheduler = self
+            .inner
+            .scheduler
+            .get()
+            .ok_or_else(|| Error::Inference("the inference scheduler is not running".into()))?;
+        scheduler.submit(job)?;
+        let Finished { decoded, accepting } = rx
+            .await
+            .map_err(|_| Error::Inference("the inference scheduler has stopped".into()))??;
+        if accepting == Some(false) && decoded.finish == FinishReason::Length {
+            return Err(Error::Truncated {
+                partial: decoded.text,
+                tokens: decoded.ids.len(),
+            });
+        }
+        Ok(Generation {
+            text: decoded.text,
+            prompt_tokens,
+            completion_tokens: decoded.ids.len(),
+            finish_reason: decoded.finish,
+            cached: false,
+        })
+    }
+
+    /// Complete a request on the calling thread (blocking), without batching.
     pub fn complete_blocking(&self, request: &CompletionRequest) -> Result<Generation> {
         let ids = self.encode_checked(&request.prompt, request.max_tokens)?;
         let loaded = self.loaded()?;
@@ -468,6 +563,9 @@ impl Backend for LocalBackend {
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<Generation> {
+        if self.inner.options.kernels == Kernels::Native {
+            return self.complete_batched(request).await;
+        }
         self.blocking(move |this| this.complete_blocking(&request))
             .await
     }

@@ -13,6 +13,18 @@ pub trait LanguageModel: Send {
     /// starts a fresh sequence.
     fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>>;
 
+    /// Like [`LanguageModel::forward`] when the logits are not needed (a prompt chunk that is not
+    /// the last); implementations may skip computing them.
+    fn feed(&mut self, tokens: &[u32], pos: usize) -> Result<()> {
+        self.forward(tokens, pos).map(drop)
+    }
+
+    /// This model as our own llama implementation, when it is one (it can then be stepped in
+    /// batches with other sequences).
+    fn as_native(&mut self) -> Option<&mut crate::transformer::NativeLlama> {
+        None
+    }
+
     /// The context window in tokens.
     fn context_length(&self) -> usize;
 

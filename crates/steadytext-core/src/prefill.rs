@@ -65,7 +65,7 @@ impl PrefixCache {
     }
 
     /// The deepest cached boundary that `ids` starts with, strictly before its end.
-    fn lookup(&mut self, ids: &[u32]) -> Option<(usize, Box<dyn LanguageModel>)> {
+    pub(crate) fn lookup(&mut self, ids: &[u32]) -> Option<(usize, Box<dyn LanguageModel>)> {
         self.tick += 1;
         let tick = self.tick;
         let best = self
@@ -79,7 +79,7 @@ impl PrefixCache {
         Some((best.prefix.len(), best.state.fork()))
     }
 
-    fn insert(&mut self, prefix: &[u32], state: &dyn LanguageModel) {
+    pub(crate) fn insert(&mut self, prefix: &[u32], state: &dyn LanguageModel) {
         if prefix.len() > self.max_tokens || self.entries.iter().any(|e| e.prefix == prefix) {
             return;
         }
@@ -119,7 +119,7 @@ pub fn prefill(
         pos = p;
     }
     while pos + PREFILL_CHUNK < ids.len() {
-        model.forward(&ids[pos..pos + PREFILL_CHUNK], pos)?;
+        model.feed(&ids[pos..pos + PREFILL_CHUNK], pos)?;
         pos += PREFILL_CHUNK;
         cache.insert(&ids[..pos], model.as_ref());
     }

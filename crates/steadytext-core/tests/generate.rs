@@ -2,7 +2,7 @@
 
 mod common;
 
-use steadytext_core::{Error, FinishReason, GenerateOptions, Requantize};
+use steadytext_core::{Error, FinishReason, GenerateOptions, Kernels};
 
 const REVIEW: &str = "Summarize this customer review in one sentence: The product works as advertised \
 but the shipping took forever and the packaging was damaged. The product itself is okay for the price.";
@@ -243,13 +243,13 @@ fn unsupported_architectures_are_named() {
 }
 
 #[test]
-fn native_and_requantised_weights_have_distinct_identities() {
+fn kernel_variants_have_distinct_identities() {
     use steadytext_core::Backend;
     let path = steadytext_core::resolve_model(None).unwrap();
     let native = steadytext_core::LocalBackend::load(
         &path,
         &steadytext_core::LocalOptions {
-            requantize: Requantize::Native,
+            kernels: Kernels::Candle,
             lazy: true,
             ..Default::default()
         },

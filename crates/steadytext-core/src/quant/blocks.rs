@@ -1,0 +1,251 @@
+//! Block layouts of quantised weights and activations, and conversion from GGUF's formats.
+//!
+//! Weights are repacked at load into two in-memory layouts with `f32` scales, so every kernel
+//! reads its scales with one load and no half-float conversion:
+//!
+//! - [`BlockQ4`]: 32 four-bit values `q` with `w = d·q + m`. GGUF's Q4_1 maps onto it directly,
+//!   Q4_0 (`w = d·(q − 8)`) with `m = −8d`, and each 32-value sub-block of Q4_K
+//!   (`w = d·sc·q − dmin·mn`) with `d = d·sc`, `m = −dmin·mn`. All three conversions are exact:
+//!   the products of a half-float and a 6-bit integer fit in an `f32`.
+//! - [`BlockQ8`]: 32 eight-bit values with `w = d·q` (GGUF's Q8_0). Any other format is
+//!   dequantised and re-quantised to it (lossy; the load variant names it).
+//!
+//! Activations are quantised per token to [`ActBlock`]s (32 signed bytes, a scale and the
+//! scaled sum of the bytes), as llama.cpp's Q8_1 does, so a dot product is integer arithmetic per
+//! block plus two scale multiplications.
+
+use half::f16;
+
+/// Values per block (every layout here).
+pub const QK: usize = 32;
+
+/// 32 four-bit weights: `w[i] = d·q[i] + m`; byte `j` of `qs` holds value `j` in its low nibble
+/// and value `j + 16` in its high nibble (GGUF's order).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[repr(C)]
+pub struct BlockQ4 {
+    /// Scale.
+    pub d: f32,
+    /// Offset.
+    pub m: f32,
+    /// Packed nibbles.
+    pub qs: [u8; 16],
+}
+
+/// 32 eight-bit weights: `w[i] = d·q[i]`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[repr(C)]
+pub struct BlockQ8 {
+    /// Scale.
+    pub d: f32,
+    /// Values.
+    pub qs: [i8; 32],
+}
+
+/// 32 activations quantised to bytes: `x[i] ≈ d·q[i]`, with `s = d·Σq` for offset terms.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[repr(C, align(8))]
+pub struct ActBlock {
+    /// Scale.
+    pub d: f32,
+    /// `d` times the sum of `qs`.
+    pub s: f32,
+    /// Values in −127..=127.
+    pub qs: [i8; 32],
+}
+
+impl BlockQ4 {
+    /// The 32 weights as `f32`.
+    pub fn dequantize(&self) -> [f32; QK] {
+        let mut out = [0f32; QK];
+        for j in 0..16 {
+            out[j] = self.d * (self.qs[j] & 0x0F) as f32 + self.m;
+            out[j + 16] = self.d * (self.qs[j] >> 4) as f32 + self.m;
+        }
+        out
+    }
+}
+
+impl BlockQ8 {
+    /// The 32 weights as `f32`.
+    pub fn dequantize(&self) -> [f32; QK] {
+        let mut out = [0f32; QK];
+        for (o, &q) in out.iter_mut().zip(self.qs.iter()) {
+            *o = self.d * q as f32;
+        }
+        out
+    }
+
+    /// Quantise 32 values (scale = max |x| / 127, round to nearest).
+    pub fn quantize(x: &[f32]) -> Self {
+        let (d, qs, _) = quantize_32(x);
+        Self { d, qs }
+    }
+}
+
+fn quantize_32(x: &[f32]) -> (f32, [i8; 32], i32) {
+    debug_assert_eq!(x.len(), QK);
+    let amax = x.iter().fold(0f32, |a, &v| a.max(v.abs()));
+    let d = amax / 127.0;
+    let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+    let mut qs = [0i8; 32];
+    let mut sum = 0i32;
+    for (q, &v) in qs.iter_mut().zip(x) {
+        let r = (v * id).round().clamp(-127.0, 127.0) as i8;
+        *q = r;
+        sum += r as i32;
+    }
+    (d, qs, sum)
+}
+
+/// Quantise `x` (a multiple of 32 values) into `out` (one block per 32 values).
+pub fn quantize_activations(x: &[f32], out: &mut [ActBlock]) {
+    debug_assert_eq!(x.len(), out.len() * QK);
+    for (chunk, b) in x.chunks_exact(QK).zip(out.iter_mut()) {
+        let (d, qs, sum) = quantize_32(chunk);
+        *b = ActBlock {
+            d,
+            s: d * sum as f32,
+            qs,
+        };
+    }
+}
+
+fn half_at(bytes: &[u8], at: usize) -> f32 {
+    f16::from_bits(u16::from_le_bytes([bytes[at], bytes[at + 1]])).to_f32()
+}
+
+/// GGUF Q4_0 blocks (18 bytes: f16 d, 16 bytes of nibbles) as [`BlockQ4`].
+pub fn from_q4_0(bytes: &[u8]) -> Vec<BlockQ4> {
+    bytes
+        .chunks_exact(18)
+        .map(|b| {
+            let d = half_at(b, 0);
+            let mut qs = [0u8; 16];
+            qs.copy_from_slice(&b[2..18]);
+            BlockQ4 { d, m: -8.0 * d, qs }
+        })
+        .collect()
+}
+
+/// GGUF Q4_1 blocks (20 bytes: f16 d, f16 m, 16 bytes of nibbles) as [`BlockQ4`].
+pub fn from_q4_1(bytes: &[u8]) -> Vec<BlockQ4> {
+    bytes
+        .chunks_exact(20)
+        .map(|b| {
+            let mut qs = [0u8; 16];
+            qs.copy_from_slice(&b[4..20]);
+            BlockQ4 {
+                d: half_at(b, 0),
+                m: half_at(b, 2),
+                qs,
+            }
+        })
+        .collect()
+}
+
+/// GGUF Q8_0 blocks (34 bytes: f16 d, 32 signed bytes) as [`BlockQ8`].
+pub fn from_q8_0(bytes: &[u8]) -> Vec<BlockQ8> {
+    bytes
+        .chunks_exact(34)
+        .map(|b| {
+            let mut qs = [0i8; 32];
+            for (q, &v) in qs.iter_mut().zip(&b[2..34]) {
+                *q = v as i8;
+            }
+            BlockQ8 {
+                d: half_at(b, 0),
+                qs,
+            }
+        })
+        .collect()
+}
+
+/// The 6-bit scale and min of sub-block `j` of a Q4_K super-block (ggml's `get_scale_min_k4`).
+fn q4k_scale_min(j: usize, s: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        (
+            (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4),
+            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+        )
+    }
+}
+
+/// GGUF Q4_K super-blocks (144 bytes: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes
+/// of nibbles for 256 values) as 8 [`BlockQ4`]s each.
+pub fn from_q4_k(bytes: &[u8]) -> Vec<BlockQ4> {
+    let mut out = Vec::with_capacity(bytes.len() / 144 * 8);
+    for sb in bytes.chunks_exact(144) {
+        let d = half_at(sb, 0);
+        let dmin = half_at(sb, 2);
+        let scales = &sb[4..16];
+        let qs = &sb[16..144];
+        // 4 chunks of 64 values: 32 bytes, low nibbles = sub-block 2c, high = sub-block 2c+1.
+        for c in 0..4 {
+            let bytes32 = &qs[c * 32..c * 32 + 32];
+            for half in 0..2 {
+                let j = 2 * c + half;
+                let (sc, mn) = q4k_scale_min(j, scales);
+                let nib = |i: usize| -> u8 {
+                    if half == 0 {
+                        bytes32[i] & 0x0F
+                    } else {
+                        bytes32[i] >> 4
+                    }
+                };
+                let mut packed = [0u8; 16];
+                for (i, p) in packed.iter_mut().enumerate() {
+                    *p = nib(i) | (nib(i + 16) << 4);
+                }
+                out.push(BlockQ4 {
+                    d: d * sc as f32,
+                    m: -(dmin * mn as f32),
+                    qs: packed,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn activations_round_trip_within_half_a_step() {
+        let x: Vec<f32> = (0..64)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.173)
+            .collect();
+        let mut b = vec![ActBlock::default(); 2];
+        quantize_activations(&x, &mut b);
+        for (blk, chunk) in b.iter().zip(x.chunks(32)) {
+            let sum: i32 = blk.qs.iter().map(|&q| q as i32).sum();
+            assert_eq!(blk.s, blk.d * sum as f32);
+            for (q, v) in blk.qs.iter().zip(chunk) {
+                assert!((blk.d * *q as f32 - v).abs() <= blk.d * 0.5 + 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn zero_block_quantises_to_zero_scale() {
+        let mut b = [ActBlock::default()];
+        quantize_activations(&[0.0; 32], &mut b);
+        assert_eq!(b[0].d, 0.0);
+        assert!(b[0].qs.iter().all(|&q| q == 0));
+    }
+
+    proptest! {
+        #[test]
+        fn q8_quantize_is_close(x in proptest::collection::vec(-8.0f32..8.0, 32)) {
+            let b = BlockQ8::quantize(&x);
+            for (w, v) in b.dequantize().iter().zip(&x) {
+                prop_assert!((w - v).abs() <= b.d * 0.5 + 1e-6);
+            }
+        }
+    }
+}

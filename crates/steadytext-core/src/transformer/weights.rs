@@ -1,0 +1,331 @@
+//! Loading a llama GGUF into [`LlamaWeights`]: metadata into [`LlamaConfig`], every matrix
+//! repacked into a [`QMatrix`] (see [`crate::quant::blocks`] for which formats are exact).
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::GgmlDType;
+use candle_core::Device;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::llama::{read_header, supported_architecture};
+use crate::quant::{blocks, Isa, QData, QMatrix};
+
+use super::math::Rope;
+
+/// Hyper-parameters of a llama model, from GGUF metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaConfig {
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Embedding width.
+    pub dim: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads (grouped-query attention).
+    pub kv_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// Hidden width of the feed-forward block.
+    pub ffn_dim: usize,
+    /// Vocabulary size (logits per step).
+    pub vocab: usize,
+    /// RMS-norm epsilon.
+    pub eps: f32,
+    /// Rotary base frequency.
+    pub rope_base: f32,
+    /// Usable context (positions with rotary tables).
+    pub context: usize,
+}
+
+impl LlamaConfig {
+    /// Width of the key (and value) projections.
+    pub fn kv_dim(&self) -> usize {
+        self.kv_heads * self.head_dim
+    }
+}
+
+/// One transformer block.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub(crate) attn_norm: Vec<f32>,
+    /// q, k, v projections (one parallel pass).
+    pub(crate) qkv: [QMatrix; 3],
+    pub(crate) o: QMatrix,
+    pub(crate) ffn_norm: Vec<f32>,
+    /// gate and up projections (one parallel pass).
+    pub(crate) gate_up: [QMatrix; 2],
+    pub(crate) down: QMatrix,
+}
+
+/// All weights of a llama model, ready for [`super::forward`].
+#[derive(Debug)]
+pub struct LlamaWeights {
+    pub(crate) config: LlamaConfig,
+    pub(crate) embed: QMatrix,
+    /// The output projection, or `None` when tied to `embed`.
+    pub(crate) lm_head: Option<QMatrix>,
+    pub(crate) out_norm: Vec<f32>,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) rope: Rope,
+    pub(crate) isa: Isa,
+    /// Names of tensors that had to be re-quantised to eight bits (lossy).
+    pub(crate) requantized: Vec<String>,
+}
+
+/// Upper bound on the context we prepare rotary tables and KV caches for.
+pub const MAX_CONTEXT: usize = 4096;
+
+fn md_u32(ct: &Content, key: &str, path: &Path) -> Result<usize> {
+    ct.metadata
+        .get(key)
+        .and_then(|v| v.to_u32().ok())
+        .map(|v| v as usize)
+        .ok_or_else(|| Error::ModelLoad {
+            path: path.to_path_buf(),
+            reason: format!("missing metadata {key}"),
+        })
+}
+
+fn md_f32(ct: &Content, key: &str) -> Option<f32> {
+    ct.metadata.get(key).and_then(|v| v.to_f32().ok())
+}
+
+impl LlamaConfig {
+    /// Read the hyper-parameters of a llama GGUF header.
+    pub fn from_gguf(ct: &Content, path: &Path) -> Result<Self> {
+        let dim = md_u32(ct, "llama.embedding_length", path)?;
+        let heads = md_u32(ct, "llama.attention.head_count", path)?;
+        let kv_heads = md_u32(ct, "llama.attention.head_count_kv", path).unwrap_or(heads);
+        let head_dim = dim / heads.max(1);
+        let vocab = ct
+            .metadata
+            .get("tokenizer.ggml.tokens")
+            .and_then(|v| v.to_vec().ok())
+            .map(|v| v.len())
+            .unwrap_or(0);
+        let context = md_u32(ct, "llama.context_length", path)
+            .unwrap_or(MAX_CONTEXT)
+            .min(MAX_CONTEXT);
+        let config = Self {
+            layers: md_u32(ct, "llama.block_count", path)?,
+            dim,
+            heads,
+            kv_heads,
+            head_dim,
+            ffn_dim: md_u32(ct, "llama.feed_forward_length", path)?,
+            vocab,
+            eps: md_f32(ct, "llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+            rope_base: md_f32(ct, "llama.rope.freq_base").unwrap_or(10_000.0),
+            context,
+        };
+        let rope_dim = md_u32(ct, "llama.rope.dimension_count", path).unwrap_or(head_dim);
+        if heads == 0
+            || !dim.is_multiple_of(heads)
+            || kv_heads == 0
+            || !heads.is_multiple_of(kv_heads)
+            || !dim.is_multiple_of(32)
+            || !config.ffn_dim.is_multiple_of(32)
+            || rope_dim != head_dim
+            || !head_dim.is_multiple_of(2)
+        {
+            return Err(Error::ModelLoad {
+                path: path.to_path_buf(),
+                reason: format!("unsupported llama shape {config:?} (rope dims {rope_dim})"),
+            });
+        }
+        Ok(config)
+    }
+}
+
+struct TensorReader<'a, R> {
+    ct: &'a Content,
+    reader: &'a mut R,
+    path: &'a Path,
+}
+
+impl<R: Read + Seek> TensorReader<'_, R> {
+    fn err(&self, reason: String) -> Error {
+        Error::ModelLoad {
+            path: self.path.to_path_buf(),
+            reason,
+        }
+    }
+
+    fn raw(&mut self, name: &str) -> Result<(GgmlDType, Vec<usize>, Vec<u8>)> {
+        let info = self
+            .ct
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| self.err(format!("missing tensor {name}")))?;
+        let dims = info.shape.dims().to_vec();
+        let elems: usize = dims.iter().product();
+        let dtype = info.ggml_dtype;
+        let bytes = elems / dtype.block_size() * dtype.type_size();
+        let mut buf = vec![0u8; bytes];
+        self.reader
+            .seek(SeekFrom::Start(self.ct.tensor_data_offset + info.offset))
+            .and_then(|_| self.reader.read_exact(&mut buf))
+            .map_err(|e| self.err(format!("reading {name}: {e}")))?;
+        Ok((dtype, dims, buf))
+    }
+
+    fn vector(&mut self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let (dtype, dims, bytes) = self.raw(name)?;
+        if dims.iter().product::<usize>() != len {
+            return Err(self.err(format!("{name}: shape {dims:?}, expected {len}")));
+        }
+        match dtype {
+            GgmlDType::F32 => Ok(bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()),
+            _ => {
+                let t = self
+                    .ct
+                    .tensor(self.reader, name, &Device::Cpu)
+                    .and_then(|t| t.dequantize(&Device::Cpu))
+                    .and_then(|t| t.flatten_all())
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(|e| self.err(format!("{name}: {e}")))?;
+                Ok(t)
+            }
+        }
+    }
+
+    /// A `rows × cols` matrix; `requantized` collects names converted lossily.
+    fn matrix(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        requantized: &mut Vec<String>,
+    ) -> Result<QMatrix> {
+        let (dtype, dims, bytes) = self.raw(name)?;
+        if dims != [rows, cols] {
+            return Err(self.err(format!("{name}: shape {dims:?}, expected [{rows}, {cols}]")));
+        }
+        let data = match dtype {
+            GgmlDType::Q4_0 => Some(QData::Q4(blocks::from_q4_0(&bytes))),
+            GgmlDType::Q4_1 => Some(QData::Q4(blocks::from_q4_1(&bytes))),
+            GgmlDType::Q4K => Some(QData::Q4(blocks::from_q4_k(&bytes))),
+            GgmlDType::Q8_0 => Some(QData::Q8(blocks::from_q8_0(&bytes))),
+            _ => None,
+        };
+        match data {
+            Some(d) => QMatrix::new(rows, cols, d)
+                .ok_or_else(|| self.err(format!("{name}: bad block count"))),
+            None => {
+                requantized.push(format!("{name} ({dtype:?})"));
+                let values = self
+                    .ct
+                    .tensor(self.reader, name, &Device::Cpu)
+                    .and_then(|t| t.dequantize(&Device::Cpu))
+                    .and_then(|t| t.flatten_all())
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(|e| self.err(format!("{name}: {e}")))?;
+                QMatrix::quantize_q8(rows, cols, &values)
+                    .ok_or_else(|| self.err(format!("{name}: cols {cols} not a multiple of 32")))
+            }
+        }
+    }
+}
+
+impl LlamaWeights {
+    /// Load the llama GGUF at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let (ct, mut reader) = read_header(path)?;
+        supported_architecture(&ct, path)?;
+        let config = LlamaConfig::from_gguf(&ct, path)?;
+        let mut requantized = Vec::new();
+        let mut tr = TensorReader {
+            ct: &ct,
+            reader: &mut reader,
+            path,
+        };
+        let c = &config;
+        let embed = tr.matrix("token_embd.weight", c.vocab, c.dim, &mut requantized)?;
+        let lm_head = if ct.tensor_infos.contains_key("output.weight") {
+            Some(tr.matrix("output.weight", c.vocab, c.dim, &mut requantized)?)
+        } else {
+            None
+        };
+        let out_norm = tr.vector("output_norm.weight", c.dim)?;
+        let mut layers = Vec::with_capacity(c.layers);
+        for l in 0..c.layers {
+            let n = |s: &str| format!("blk.{l}.{s}.weight");
+            let mut m = |s: &str, rows, cols| tr.matrix(&n(s), rows, cols, &mut requantized);
+            let q = m("attn_q", c.dim, c.dim)?;
+            let k = m("attn_k", c.kv_dim(), c.dim)?;
+            let v = m("attn_v", c.kv_dim(), c.dim)?;
+            let o = m("attn_output", c.dim, c.dim)?;
+            let gate = m("ffn_gate", c.ffn_dim, c.dim)?;
+            let up = m("ffn_up", c.ffn_dim, c.dim)?;
+            let down = m("ffn_down", c.dim, c.ffn_dim)?;
+            layers.push(Layer {
+                attn_norm: tr.vector(&n("attn_norm"), c.dim)?,
+                qkv: [q, k, v],
+                o,
+                ffn_norm: tr.vector(&n("ffn_norm"), c.dim)?,
+                gate_up: [gate, up],
+                down,
+            });
+        }
+        let rope = Rope::new(c.head_dim, c.rope_base, c.context);
+        if !requantized.is_empty() {
+            tracing::info!(
+                "re-quantised to 8 bits (no native kernel): {}",
+                requantized.join(", ")
+            );
+        }
+        Ok(Self {
+            config,
+            embed,
+            lm_head,
+            out_norm,
+            layers,
+            rope,
+            isa: Isa::detect(),
+            requantized,
+        })
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// The instruction set the kernels use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Use another instruction set (e.g. to compare kernels); results are bit-identical.
+    pub fn set_isa(&mut self, isa: Isa) {
+        self.isa = isa;
+    }
+
+    /// Tensors re-quantised to eight bits because no kernel reads their format (empty for the
+    /// default model).
+    pub fn requantized(&self) -> &[String] {
+        &self.requantized
+    }
+
+    /// Bytes of weights in memory.
+    pub fn bytes(&self) -> usize {
+        let layer_bytes: usize = self
+            .layers
+            .par_iter()
+            .map(|l| {
+                l.qkv.iter().map(QMatrix::bytes).sum::<usize>()
+                    + l.o.bytes()
+                    + l.gate_up.iter().map(QMatrix::bytes).sum::<usize>()
+                    + l.down.bytes()
+                    + 8 * l.attn_norm.len()
+            })
+            .sum();
+        layer_bytes + self.embed.bytes() + self.lm_head.as_ref().map_or(0, QMatrix::bytes)
+    }
+}
