@@ -1,0 +1,225 @@
+//! [`HttpConfig`]: where the inference server is and how to talk to it.
+
+use std::time::Duration;
+
+/// Environment variable the API key is read from by [`HttpConfig::new`].
+pub const API_KEY_ENV: &str = "STEADYTEXT_API_KEY";
+
+/// A bearer token. Its value is never printed: `Debug` shows `ApiKey(<redacted>)` and there is
+/// no `Display`; the HTTP header carrying it is marked sensitive.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wrap a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key from `$STEADYTEXT_API_KEY`, if set and not empty.
+    pub fn from_env() -> Option<Self> {
+        std::env::var(API_KEY_ENV)
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| Self(k.trim().to_string()))
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Retries of failed requests: connection errors, timeouts, HTTP 429 and 5xx (except 501) are
+/// retried with exponential backoff (doubling from `initial_backoff` up to `max_backoff`, with a
+/// little jitter; a server's `Retry-After` is honoured up to `max_backoff`). Other HTTP errors are
+/// final at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0 = fail at once).
+    pub max_retries: u32,
+    /// Wait before the first retry.
+    pub initial_backoff: Duration,
+    /// Longest wait between two attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(4),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (0-based), before jitter.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX);
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// Configuration of an [`crate::http::HttpBackend`].
+///
+/// ```
+/// use std::time::Duration;
+/// use steadytext_core::http::HttpConfig;
+/// let config = HttpConfig::new("http://127.0.0.1:8080")
+///     .model_name("SmolLM2-135M-Instruct.Q4_1.gguf")
+///     .request_timeout(Duration::from_secs(60))
+///     .max_concurrency(2);
+/// assert_eq!(config.base_url, "http://127.0.0.1:8080");
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The server's base URL, e.g. `http://127.0.0.1:8080` (a trailing `/v1` is accepted).
+    pub base_url: String,
+    /// The model to use, as the server names it in `/v1/models` (for llama-server also the file
+    /// name of its model path, with or without `.gguf`). `None`: the server must serve exactly one.
+    pub model_name: Option<String>,
+    /// Bearer token sent with every request.
+    pub api_key: Option<ApiKey>,
+    /// Limit on establishing a connection.
+    pub connect_timeout: Duration,
+    /// Limit on one whole request (connect, generate, read the answer).
+    pub request_timeout: Duration,
+    /// Retries of failed requests.
+    pub retry: RetryPolicy,
+    /// Requests in flight at once from this backend (the rest wait).
+    pub max_concurrency: usize,
+    /// A Jinja chat template to use instead of the server's (servers without llama-server's
+    /// `/props` report none, and then chat prompts need this).
+    pub chat_template: Option<String>,
+    /// The context window, when the server does not report it.
+    pub context_length: Option<usize>,
+    /// Let llama-server reuse the KV cache of a previous request's common prefix (faster, but
+    /// llama.cpp does not guarantee bit-identical logits across batch shapes, so results can then
+    /// depend on the previous request). Default `false`: every request is computed from scratch.
+    pub reuse_prompt_cache: bool,
+}
+
+impl HttpConfig {
+    /// A configuration with defaults: API key from `$STEADYTEXT_API_KEY` (if set), connect
+    /// timeout 5 s, request timeout 300 s, [`RetryPolicy::default`], 4 requests in flight.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            model_name: None,
+            api_key: ApiKey::from_env(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            max_concurrency: 4,
+            chat_template: None,
+            context_length: None,
+            reuse_prompt_cache: false,
+        }
+    }
+
+    /// Use this model.
+    pub fn model_name(mut self, name: impl Into<String>) -> Self {
+        self.model_name = Some(name.into());
+        self
+    }
+
+    /// Send this API key (replaces one read from the environment; `None` sends none).
+    pub fn api_key(mut self, key: Option<ApiKey>) -> Self {
+        self.api_key = key;
+        self
+    }
+
+    /// Set the connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Set the per-request timeout.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Set the retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Set how many requests may be in flight at once (at least 1).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n.max(1);
+        self
+    }
+
+    /// Use this chat template instead of the server's.
+    pub fn chat_template(mut self, source: impl Into<String>) -> Self {
+        self.chat_template = Some(source.into());
+        self
+    }
+
+    /// Set the context window when the server does not report it.
+    pub fn context_length(mut self, tokens: usize) -> Self {
+        self.context_length = Some(tokens);
+        self
+    }
+
+    /// Allow llama-server's prompt cache (see the field's docs).
+    pub fn reuse_prompt_cache(mut self, reuse: bool) -> Self {
+        self.reuse_prompt_cache = reuse;
+        self
+    }
+
+    /// The base URL without a trailing `/` or `/v1`.
+    pub fn normalized_base_url(&self) -> String {
+        let mut url = self.base_url.trim().trim_end_matches('/').to_string();
+        if let Some(stripped) = url.strip_suffix("/v1") {
+            url = stripped.to_string();
+        }
+        url
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_is_never_printed() {
+        let config = HttpConfig::new("http://x").api_key(Some(ApiKey::new("sk-secret")));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("sk-secret"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let r = RetryPolicy::default();
+        assert_eq!(r.backoff(0), Duration::from_millis(250));
+        assert_eq!(r.backoff(2), Duration::from_secs(1));
+        assert_eq!(r.backoff(10), Duration::from_secs(4));
+        assert_eq!(r.backoff(u32::MAX), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn base_url_is_normalised() {
+        assert_eq!(
+            HttpConfig::new("http://h:1/v1/").normalized_base_url(),
+            "http://h:1"
+        );
+        assert_eq!(
+            HttpConfig::new("http://h:1").normalized_base_url(),
+            "http://h:1"
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! What the server is: its kind, the model it serves, its context and chat template, learned once
+//! when the backend connects (`/v1/models`, and llama-server's `/props`).
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::http::config::HttpConfig;
+use crate::http::transport::Transport;
+
+/// Bump when the request mapping changes in a way that changes outputs (it is part of the
+/// backend identity, hence of every cache key).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Which dialect of the OpenAI-compatible API the server speaks beyond the common core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// llama.cpp's `llama-server` (answers `/props` with `build_info`): constraints as
+    /// `json_schema` / GBNF `grammar`, log-probabilities as `n_probs`.
+    LlamaServer,
+    /// Any other OpenAI-compatible server: constraints as vLLM's `guided_json` / `guided_regex` /
+    /// `guided_choice` extension parameters.
+    OpenAi,
+}
+
+impl ServerKind {
+    /// The name used in the backend identity.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::LlamaServer => "llama-server",
+            ServerKind::OpenAi => "openai",
+        }
+    }
+}
+
+/// Everything learned about the server when connecting.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Its dialect.
+    pub kind: ServerKind,
+    /// The model id to send in requests, exactly as the server reports it.
+    pub model_id: String,
+    /// Build or version information the server reports (llama-server `build_info`), if any.
+    pub build: Option<String>,
+    /// The model's metadata as reported (llama-server: parameters, size, vocabulary), if any.
+    pub model_meta: Option<Value>,
+    /// Context window per request.
+    pub context_length: usize,
+    /// The server's chat template, BOS and EOS token text, if it reports them.
+    pub chat_template: Option<(String, String, String)>,
+    /// Concurrent sequences the server decodes (llama-server `total_slots`), if reported.
+    pub slots: Option<usize>,
+}
+
+impl ServerInfo {
+    /// The backend identity: protocol version, server kind and build, and the served model
+    /// (its id, by file name for a path, plus the reported metadata). Two engines or two models
+    /// never share an identity; the URL is not part of it, so a fleet of identical servers
+    /// shares cache entries.
+    pub fn identity(&self) -> String {
+        let model = model_display_name(&self.model_id);
+        let meta = self
+            .model_meta
+            .as_ref()
+            .filter(|m| !m.is_null())
+            .map(crate::cache::canonical_json)
+            .unwrap_or_default();
+        format!(
+            "http/v{PROTOCOL_VERSION}/{}/{}/{model}/{meta}",
+            self.kind.name(),
+            self.build.as_deref().unwrap_or("unknown-build"),
+        )
+    }
+}
+
+/// A model id as a person names it: the file name of a path, else the id.
+pub fn model_display_name(id: &str) -> &str {
+    if id.ends_with(".gguf") {
+        id.rsplit(['/', '\\']).next().unwrap_or(id)
+    } else {
+        id
+    }
+}
+
+/// Whether `requested` names the served model `id`: the id itself, or (for a path) its file
+/// name with or without `.gguf`.
+fn names_model(requested: &str, id: &str) -> bool {
+    let file = model_display_name(id);
+    requested == id || requested == file || Some(requested) == file.strip_suffix(".gguf")
+}
+
+/// Ask the server what it is and pick the model.
+pub(crate) async fn discover(transport: &Transport, config: &HttpConfig) -> Result<ServerInfo> {
+    let models_url = format!("{}/v1/models", transport.base_url());
+    let models = transport.get("/v1/models").await?;
+    let entries: Vec<&Value> = models
+        .get("data")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .ok_or_else(|| Error::BadResponse {
+            url: models_url.clone(),
+            reason: "no `data` list of models".into(),
+        })?;
+    let served: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let entry = match &config.model_name {
+        Some(name) => entries.iter().find(|e| {
+            e.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| names_model(name, id))
+        }),
+        None if entries.len() == 1 => entries.first(),
+        None => None,
+    }
+    .ok_or_else(|| Error::ModelNotServed {
+        url: transport.base_url().to_string(),
+        requested: match &config.model_name {
+            Some(n) => format!("{n:?}"),
+            None => {
+                "(none given, and the server serves several: choose one with --model-name)".into()
+            }
+        },
+        served: served.clone(),
+    })?;
+    let model_id = entry
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let model_meta = entry.get("meta").cloned();
+
+    // llama-server answers /props; others answer 404 (or something without build_info).
+    let props = match transport.get("/props").await {
+        Ok(p) if p.get("build_info").is_some() => Some(p),
+        Ok(_) | Err(Error::HttpStatus { .. }) | Err(Error::BadResponse { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let kind = if props.is_some() {
+        ServerKind::LlamaServer
+    } else {
+        ServerKind::OpenAi
+    };
+    let props = props.unwrap_or(Value::Null);
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let build = text(&props, "build_info").or_else(|| text(entry, "owned_by"));
+    let chat_template = text(&props, "chat_template")
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            (
+                t,
+                text(&props, "bos_token").unwrap_or_default(),
+                text(&props, "eos_token").unwrap_or_default(),
+            )
+        });
+    let as_usize = |v: Option<&Value>| {
+        v.and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+    };
+    let context_length = config
+        .context_length
+        .or_else(|| as_usize(props.pointer("/default_generation_settings/n_ctx")))
+        .or_else(|| as_usize(entry.get("max_model_len")))
+        .or_else(|| as_usize(model_meta.as_ref().and_then(|m| m.get("n_ctx_train"))))
+        .unwrap_or(DEFAULT_CONTEXT);
+    Ok(ServerInfo {
+        kind,
+        model_id,
+        build,
+        model_meta,
+        context_length,
+        chat_template,
+        slots: as_usize(props.get("total_slots")),
+    })
+}
+
+/// The context window assumed when neither the server nor the configuration says.
+pub const DEFAULT_CONTEXT: usize = 2048;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_match_ids_and_file_names() {
+        let id = "/root/.cache/steadytext/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+        assert!(names_model(id, id));
+        assert!(names_model("SmolLM2-135M-Instruct.Q4_1.gguf", id));
+        assert!(names_model("SmolLM2-135M-Instruct.Q4_1", id));
+        assert!(!names_model("SmolLM2", id));
+        assert!(names_model("org/model", "org/model"));
+        assert!(!names_model("model", "org/model"));
+    }
+
+    #[test]
+    fn identity_names_kind_build_and_model() {
+        let info = ServerInfo {
+            kind: ServerKind::LlamaServer,
+            model_id: "/m/a.gguf".into(),
+            build: Some("b1-abc".into()),
+            model_meta: Some(serde_json::json!({"n_params": 1, "size": 2})),
+            context_length: 2048,
+            chat_template: None,
+            slots: None,
+        };
+        assert_eq!(
+            info.identity(),
+            r#"http/v1/llama-server/b1-abc/a.gguf/{"n_params":1,"size":2}"#
+        );
+    }
+}
