@@ -1,0 +1,137 @@
+//! The database commands' failures and `queue drain`, as processes against the real server.
+
+use std::process::{Command, Output, Stdio};
+
+use steadytext_pg::sqlx::{self, PgPool};
+
+fn base_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Run `steadytext` (one model thread, its own cache) to completion; stdin and stderr are not
+/// terminals, so no progress bar is drawn.
+fn steadytext(args: &[&str], cache: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_steadytext"))
+        .args(args)
+        .env("STEADYTEXT_CACHE_DIR", cache)
+        .env_remove("STEADYTEXT_MODEL")
+        .env_remove("DATABASE_URL")
+        .env("RAYON_NUM_THREADS", "1")
+        .env("CANDLE_NUM_THREADS", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run steadytext")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn unreachable_or_malformed_urls_fail_clearly_without_the_password() {
+    let cache = tempfile::tempdir().unwrap();
+    let refused = "postgres://postgres:hunter2@127.0.0.1:1/postgres";
+    for args in [
+        vec!["queue", "stats", "--database-url", refused],
+        vec!["db", "migrate", "--database-url", refused],
+        vec!["queue", "drain", "--database-url", refused],
+    ] {
+        let out = steadytext(&args, cache.path());
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            err.contains(
+                "cannot connect to PostgreSQL at postgres://postgres:***@127.0.0.1:1/postgres"
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+    let out = steadytext(
+        &[
+            "queue",
+            "stats",
+            "--database-url",
+            "postgres://u:pw@host:notaport/db",
+        ],
+        cache.path(),
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("invalid PostgreSQL URL"), "{err}");
+    assert!(!err.contains("pw@"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_drain_analyses_every_queued_review_once() {
+    let admin = PgPool::connect(&base_url()).await.unwrap();
+    let db = format!("steadytext_drain_{}", std::process::id());
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let base = base_url();
+    let (head, _) = base.rsplit_once('/').expect("a database URL with a path");
+    let url = format!("{head}/{db}");
+    let cache = tempfile::tempdir().unwrap();
+    let migrated = steadytext(&["db", "migrate", "--database-url", &url], cache.path());
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+
+    let pool = PgPool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO product_reviews (product_id, rating, review_text) VALUES \
+         (1, 5, 'Arrived early and works perfectly.'), \
+         (2, 1, 'Stopped charging after a month.')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let out = steadytext(
+        &[
+            "queue",
+            "drain",
+            "--database-url",
+            &url,
+            "--concurrency",
+            "2",
+        ],
+        cache.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report, serde_json::json!({"completed": 2, "failed": 0}));
+    assert!(
+        !stderr(&out).contains('\r'),
+        "no progress bar when stderr is not a terminal"
+    );
+    let (analysed, interactions): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM product_reviews WHERE sentiment IS NOT NULL), \
+                (SELECT count(*) FROM customer_interactions WHERE interaction_type = 'review')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((analysed, interactions), (2, 2));
+
+    // Nothing left: a second drain does nothing.
+    let again = steadytext(
+        &["queue", "drain", "--database-url", &url, "-q"],
+        cache.path(),
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&again.stdout).unwrap(),
+        serde_json::json!({"completed": 0, "failed": 0})
+    );
+    pool.close().await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
