@@ -6,6 +6,8 @@
 //! - everything in [`steadytext_core`] at the root (`Engine`, `GenerateOptions`, ...);
 //! - [`schema`] (feature `schema`): the customer-intelligence domain;
 //! - [`pg`] (feature `pg`): the PostgreSQL adapter.
+//! - `http` (feature `http`): `HttpBackend`, any OpenAI-compatible inference server as the
+//!   backend (`Engine::builder().http(..)`).
 //!
 //! ```no_run
 //! # async fn demo() -> steadytext::Result<()> {

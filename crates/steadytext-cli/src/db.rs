@@ -162,8 +162,8 @@ fn engine(cli: &Cli, store: &Store, pg_cache: bool) -> Result<Engine> {
     if pg_cache {
         cache = cache.with_tier(Arc::new(PgCache::new(store.pool().clone())));
     }
-    let backend = builder.build_backend()?;
-    Ok(Engine::new(Arc::new(backend), cache))
+    // The selected backend (--backend local|http); never a silent substitute.
+    Ok(builder.build_with_cache(cache)?)
 }
 
 pub async fn db(_cli: &Cli, cmd: &DbCommand) -> Result<()> {

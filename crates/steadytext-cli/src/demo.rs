@@ -38,7 +38,8 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     let analyst = Analyst::new(&engine);
     let now = chrono::Utc::now();
     eprintln!(
-        "running the seed scenario (3 customers, 3 reviews, 2 tickets) on the local model..."
+        "running the seed scenario (3 customers, 3 reviews, 2 tickets) on {}...",
+        cli.backend.describe()
     );
     let report = run_scenario(&analyst, seed_sample(now), now).await?;
     if args.json {

@@ -1,5 +1,6 @@
 //! `steadytext`: a thin command-line front over steadytext-core.
 
+mod backend_args;
 mod cache_cmd;
 mod constrained;
 mod db;
@@ -23,6 +24,9 @@ pub struct Cli {
     /// Cache directory. Default: $STEADYTEXT_CACHE_DIR, else $XDG_CACHE_HOME/steadytext/cache.
     #[arg(long, global = true, env = "STEADYTEXT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub backend: backend_args::BackendArgs,
 
     /// More logging (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -70,7 +74,7 @@ impl Cli {
         if let Some(d) = &self.cache_dir {
             b = b.cache_dir(d);
         }
-        b
+        self.backend.apply(b)
     }
 }
 
@@ -92,6 +96,10 @@ fn init_tracing(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    if let Err(e) = cli.backend.validate() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
