@@ -314,14 +314,29 @@ async fn demo_report(
         "seed sample: {} customers, {} reviews, {} tickets inserted (the rest already there)",
         load.customers, load.reviews, load.tickets
     ));
+    let t = Instant::now();
     let processed = intel.process_pending().await?;
     progress.say(&format!(
-        "analysed {} queued reviews/tickets ({} failed)",
-        processed.completed, processed.failed
+        "analysed {} queued reviews/tickets ({} failed) in {:.1}s",
+        processed.completed,
+        processed.failed,
+        t.elapsed().as_secs_f64()
     ));
+    let timed = |what: &str, n: usize, since: Instant| {
+        progress.say(&format!(
+            "{what}: {n} in {:.1}s",
+            since.elapsed().as_secs_f64()
+        ));
+    };
+    let t = Instant::now();
     let churn = intel.calculate_churn_risk().await?;
+    timed("churn risk, customers above 0.3", churn.len(), t);
+    let t = Instant::now();
     let segments = intel.analyze_customer_segments().await?;
+    timed("segment profiles", segments.len(), t);
+    let t = Instant::now();
     let dashboard = intel.sentiment_dashboard().await?;
+    timed("dashboard insights", dashboard.len(), t);
     let (john,): (i32,) =
         steadytext_pg::sqlx::query_as("SELECT id FROM customers WHERE email = $1")
             .bind("john.doe@email.com")
