@@ -674,9 +674,10 @@ impl Intelligence {
         loop {
             let mut jobs = Vec::with_capacity(self.concurrency);
             while jobs.len() < self.concurrency {
-                match queue.claim(&worker_id, LEASE, &kinds).await? {
-                    Some(job) => jobs.push(job),
-                    None => break,
+                match queue.claim(&worker_id, LEASE, &kinds).await {
+                    Ok(Some(job)) => jobs.push(job),
+                    Ok(None) => break,
+                    Err(e) => return Err(release_all(&queue, &jobs, e).await),
                 }
             }
             if jobs.is_empty() {
@@ -687,39 +688,48 @@ impl Intelligence {
                 Ok(self.analyse_job(job).await)
             })
             .await?;
-            for (job, analysis) in jobs.iter().zip(analyses) {
-                let outcome = match analysis {
-                    Ok(a) => {
-                        let mut tx = queue.begin().await?;
-                        match Self::write_job(&mut tx, &a).await {
-                            Ok(()) => {
-                                queue.complete(job, tx).await?;
-                                Ok(())
-                            }
-                            Err(e) => {
-                                let _ = tx.rollback().await;
-                                Err(job_error(e))
-                            }
-                        }
-                    }
-                    Err(e) => Err(e),
-                };
-                match outcome {
-                    Ok(()) => done.completed += 1,
-                    Err(e) => {
-                        done.failed += 1;
-                        match e {
-                            JobError::Retryable(msg) => {
-                                queue.fail(job, &msg).await?;
-                            }
-                            JobError::Permanent(msg) => {
-                                queue.dead_letter(job, &msg).await?;
-                            }
-                        }
-                    }
+            for (i, analysis) in analyses.into_iter().enumerate() {
+                match Self::finish_job(&queue, &jobs[i], analysis).await {
+                    Ok(true) => done.completed += 1,
+                    Ok(false) => done.failed += 1,
+                    Err(e) => return Err(release_all(&queue, &jobs[i..], e).await),
                 }
             }
         }
+    }
+
+    /// Write a job's analysis and complete it in one transaction, or record its failure
+    /// (retry later or dead letter). `Ok(true)` if it completed.
+    async fn finish_job(
+        queue: &Queue,
+        job: &Job,
+        analysis: Result<JobAnalysis, JobError>,
+    ) -> Result<bool> {
+        let failure = match analysis {
+            Ok(a) => {
+                let mut tx = queue.begin().await?;
+                match Self::write_job(&mut tx, &a).await {
+                    Ok(()) => {
+                        queue.complete(job, tx).await?;
+                        return Ok(true);
+                    }
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        job_error(e)
+                    }
+                }
+            }
+            Err(e) => e,
+        };
+        match failure {
+            JobError::Retryable(msg) => {
+                queue.fail(job, &msg).await?;
+            }
+            JobError::Permanent(msg) => {
+                queue.dead_letter(job, &msg).await?;
+            }
+        }
+        Ok(false)
     }
 
     /// Read a job's row and run its model calls (nothing written).
@@ -758,6 +768,20 @@ impl Intelligence {
             JobAnalysis::Ticket(ticket, a) => Self::write_ticket(conn, ticket, a).await,
         }
     }
+}
+
+/// Give claimed, unfinished `jobs` back to the queue after `e` stopped a run (best effort: a
+/// job not released is claimable again when its lease runs out); returns `e`.
+async fn release_all(queue: &Queue, jobs: &[Job], e: PgError) -> PgError {
+    for job in jobs {
+        if let Err(release) = queue.release(job).await {
+            tracing::warn!(
+                job = job.id,
+                "release failed (the lease will expire): {release}"
+            );
+        }
+    }
+    e
 }
 
 /// How a failed analysis maps to a job outcome: a missing row or a domain violation cannot be
