@@ -49,18 +49,23 @@ async fn measure(name: &str, backend: Arc<dyn Backend>, rounds: usize) -> anyhow
     };
     let analyst = Analyst::new(&engine);
     let mut analysis = Vec::new();
+    let mut sentiment = Vec::new();
     for _ in 0..rounds {
         let t = Instant::now();
         analyst.review(&review).await?;
         analysis.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        analyst.review_sentiment(&review).await?;
+        sentiment.push(t.elapsed().as_secs_f64() * 1e3);
     }
     println!(
-        "{name}: generate 32 tokens median {:.0} ms over {} calls ({:.1} tokens/call); review analysis median {:.0} ms over {} calls",
+        "{name}: generate 32 tokens median {:.0} ms over {} calls ({:.1} tokens/call); review analysis median {:.0} ms over {} calls (of which the sentiment step {:.0} ms)",
         median(generate.clone()),
         generate.len(),
         tokens as f64 / generate.len() as f64,
         median(analysis.clone()),
-        analysis.len()
+        analysis.len(),
+        median(sentiment.clone()),
     );
     Ok(())
 }
@@ -68,13 +73,14 @@ async fn measure(name: &str, backend: Arc<dyn Backend>, rounds: usize) -> anyhow
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "http://127.0.0.1:8089".into());
+    let url = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8089".into());
     let rounds: usize = args.next().map(|r| r.parse()).transpose()?.unwrap_or(3);
     let http: Arc<dyn Backend> = Arc::new(HttpBackend::connect(HttpConfig::new(&url)).await?);
     measure(&format!("http ({url})"), http, rounds).await?;
-    let local: Arc<dyn Backend> = Arc::new(
-        tokio::task::spawn_blocking(|| Engine::builder().build_backend()).await??,
-    );
+    let local: Arc<dyn Backend> =
+        Arc::new(tokio::task::spawn_blocking(|| Engine::builder().build_backend()).await??);
     measure("local", local, rounds).await?;
     Ok(())
 }

@@ -32,7 +32,12 @@ pub struct BackendArgs {
     pub model_name: Option<String>,
 
     /// Seconds one request to the server may take (--backend http).
-    #[arg(long, global = true, env = "STEADYTEXT_REQUEST_TIMEOUT", default_value_t = 300.0)]
+    #[arg(
+        long,
+        global = true,
+        env = "STEADYTEXT_REQUEST_TIMEOUT",
+        default_value_t = 300.0
+    )]
     pub request_timeout: f64,
 }
 
@@ -67,9 +72,8 @@ impl BackendArgs {
     pub fn apply(&self, builder: EngineBuilder) -> EngineBuilder {
         match (self.backend, &self.base_url) {
             (BackendKind::Http, Some(url)) => {
-                let mut config = steadytext_core::http::HttpConfig::new(url).request_timeout(
-                    std::time::Duration::from_secs_f64(self.request_timeout),
-                );
+                let mut config = steadytext_core::http::HttpConfig::new(url)
+                    .request_timeout(std::time::Duration::from_secs_f64(self.request_timeout));
                 if let Some(name) = &self.model_name {
                     config = config.model_name(name);
                 }

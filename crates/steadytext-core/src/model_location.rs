@@ -79,7 +79,9 @@ pub fn resolve_model_in(
     if in_dir.is_file() {
         return Ok(in_dir);
     }
+    // The `return` is needed when `hf-hub` is off-by-default code paths follow (cfg'd below).
     #[cfg(feature = "hf-hub")]
+    #[allow(clippy::needless_return)]
     {
         match download_default(dir) {
             Ok(path) => return Ok(path),
