@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use steadytext_schema::churn::{
-    effective_last_active, is_high_risk_score, ChurnInputs, CHURN_WINDOW_DAYS,
+    customer_last_active, is_high_risk_score, ChurnInputs, CHURN_WINDOW_DAYS,
 };
 use steadytext_schema::segments::common_themes_counted;
 use steadytext_schema::status::{
@@ -108,12 +108,7 @@ pub async fn churn_inputs(
             let last_interaction: Option<DateTime<Utc>> = row.try_get("last_interaction")?;
             let inputs = ChurnInputs {
                 as_of: now.date_naive(),
-                last_active: effective_last_active(
-                    customer.last_active_date,
-                    last_interaction,
-                    customer.acquisition_date,
-                    Some(customer.created_at),
-                ),
+                last_active: customer_last_active(&customer, last_interaction),
                 interaction_count: count(row, "interactions")?,
                 avg_sentiment: mean(
                     row.try_get("sentiment_sum")?,

@@ -5,6 +5,7 @@
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
+use common::{exec, SEED_SAMPLE_DATA};
 use sqlx::{PgConnection, PgPool};
 use steadytext_pg::{aggregates, rows, MIGRATOR};
 use steadytext_schema::churn::{ChurnInputs, CHURN_WINDOW_DAYS};
@@ -58,11 +59,8 @@ async fn now(conn: &mut PgConnection) -> DateTime<Utc> {
 }
 
 async fn sample(pool: &PgPool) {
-    sqlx::raw_sql(common::SEED_SAMPLE_DATA)
-        .execute(pool)
-        .await
-        .unwrap();
-    sqlx::raw_sql(ODD_ROWS).execute(pool).await.unwrap();
+    exec(pool, SEED_SAMPLE_DATA).await;
+    exec(pool, ODD_ROWS).await;
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]

@@ -1,8 +1,11 @@
 //! PgCache: the shared Postgres tier of the result cache.
 
+mod common;
+
 use std::sync::Arc;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use common::*;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgPool, Postgres};
 use steadytext_core::cache::{Cache, CacheKey, CacheStore, KeyParts, Lookup, MemoryStore};
 use steadytext_core::Error;
@@ -62,16 +65,8 @@ async fn entries_and_stats_are_shared_between_pools(
     _opts: sqlx::pool::PoolOptions<Postgres>,
     connect: PgConnectOptions,
 ) {
-    let pool_a = PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(connect.clone())
-        .await
-        .unwrap();
-    let pool_b = PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(connect)
-        .await
-        .unwrap();
+    let pool_a = pool_with(connect.clone(), 2).await;
+    let pool_b = pool_with(connect, 2).await;
     let (a, b) = (PgCache::new(pool_a), PgCache::new(pool_b));
     a.put(&key("shared"), b"computed once").await.unwrap();
     assert_eq!(
@@ -103,10 +98,7 @@ async fn entries_and_stats_are_shared_between_pools(
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn database_errors_are_cache_store_errors(pool: PgPool) {
     let cache = PgCache::new(pool.clone());
-    sqlx::query("DROP TABLE steadytext_cache")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(&pool, "DROP TABLE steadytext_cache").await;
     match cache.get(&key("a")).await {
         Err(Error::CacheStore { store, reason }) => {
             assert_eq!(store, "postgres");
@@ -130,10 +122,11 @@ async fn evict_keeps_the_most_recently_used(pool: PgPool) {
     for k in ["a", "b", "c"] {
         cache.put(&key(k), k.as_bytes()).await.unwrap();
     }
-    sqlx::query("UPDATE steadytext_cache SET created_at = now() - interval '1 hour'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(
+        &pool,
+        "UPDATE steadytext_cache SET created_at = now() - interval '1 hour'",
+    )
+    .await;
     cache.get(&key("b")).await.unwrap();
     assert_eq!(cache.evict_to(1).await.unwrap(), 2);
     assert!(cache.get(&key("b")).await.unwrap().is_some());

@@ -173,10 +173,11 @@ async fn every_seed_function_on_the_sample(pool: PgPool) {
 
     eprintln!("segments done at {:?}", started.elapsed());
     // Dashboard: every customer, even one without interactions.
-    sqlx::query("INSERT INTO customers (email, segment) VALUES ('quiet@example.com', 'budget')")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(
+        &pool,
+        "INSERT INTO customers (email, segment) VALUES ('quiet@example.com', 'budget')",
+    )
+    .await;
     let dashboard = intel.sentiment_dashboard().await.unwrap();
     assert_eq!(dashboard.len(), 4);
     assert!(dashboard.iter().all(|d| !d.insight.is_empty()));
@@ -224,17 +225,13 @@ async fn a_running_worker_analyses_a_review_inserted_by_sql(
         Arc::new(AnalysisJobHandler::new(intel.clone())),
         config,
     );
-    sqlx::query("INSERT INTO customers (email, segment) VALUES ('a@example.com', 'premium')")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO product_reviews (customer_id, product_id, rating, title, review_text) \
-         VALUES (1, 101, 1, 'Very disappointed', 'Product broke after just one week of use. Customer support was unhelpful and refused to honor the warranty. Will not buy from this company again.')",
+    exec(
+        &pool,
+        "INSERT INTO customers (email, segment) VALUES ('a@example.com', 'premium')",
     )
-    .execute(&pool)
-    .await
-    .unwrap();
+    .await;
+    exec(&pool, "INSERT INTO product_reviews (customer_id, product_id, rating, title, review_text) \
+         VALUES (1, 101, 1, 'Very disappointed', 'Product broke after just one week of use. Customer support was unhelpful and refused to honor the warranty. Will not buy from this company again.')").await;
     let analysed = || async {
         scalar(
             &pool,

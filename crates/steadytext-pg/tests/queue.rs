@@ -46,14 +46,16 @@ async fn inserting_a_review_enqueues_one_job_and_notifies(pool: PgPool) {
     assert_eq!(jobs[0].3, "pending");
 
     // Unrelated updates do not enqueue; re-wording while pending merges into the pending job.
-    sqlx::query("UPDATE product_reviews SET helpful_count = 3, sentiment = 'positive'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE product_reviews SET review_text = 'Works very well'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(
+        &pool,
+        "UPDATE product_reviews SET helpful_count = 3, sentiment = 'positive'",
+    )
+    .await;
+    exec(
+        &pool,
+        "UPDATE product_reviews SET review_text = 'Works very well'",
+    )
+    .await;
     assert_eq!(job_rows(&pool).await.len(), 1);
     let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
         .await
@@ -66,10 +68,11 @@ async fn inserting_a_review_enqueues_one_job_and_notifies(pool: PgPool) {
     );
 
     // A ticket enqueues its own kind.
-    sqlx::query("INSERT INTO support_tickets (ticket_number, subject) VALUES ('T-1', 'Help')")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(
+        &pool,
+        "INSERT INTO support_tickets (ticket_number, subject) VALUES ('T-1', 'Help')",
+    )
+    .await;
     let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
         .await
         .expect("a notification")
@@ -99,21 +102,16 @@ async fn changing_an_analysed_review_enqueues_it_again(pool: PgPool) {
     insert_reviews(&pool, 1).await;
     let job = queue.claim("w", LEASE, &[]).await.unwrap().unwrap();
     // While the first analysis runs, the text changes: a new pending job, next to the leased one.
-    sqlx::query("UPDATE product_reviews SET review_text = 'changed'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(&pool, "UPDATE product_reviews SET review_text = 'changed'").await;
     let tx = queue.begin().await.unwrap();
     queue.complete(&job, tx).await.unwrap();
     // Same text and rating again: no new job.
-    sqlx::query("UPDATE product_reviews SET review_text = 'changed', rating = rating")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE product_reviews SET rating = 1 + rating % 5")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(
+        &pool,
+        "UPDATE product_reviews SET review_text = 'changed', rating = rating",
+    )
+    .await;
+    exec(&pool, "UPDATE product_reviews SET rating = 1 + rating % 5").await;
     let states: Vec<String> = job_rows(&pool).await.into_iter().map(|j| j.3).collect();
     assert_eq!(states, vec!["done", "pending"]);
 }

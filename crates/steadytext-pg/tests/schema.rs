@@ -120,7 +120,7 @@ async fn migrating_again_is_a_no_op(pool: PgPool) {
 /// adopt the migrations.
 #[sqlx::test(migrations = false)]
 async fn migrations_adopt_an_existing_seed_database(pool: PgPool) {
-    sqlx::raw_sql(SEED_SCHEMA).execute(&pool).await.unwrap();
+    exec(&pool, SEED_SCHEMA).await;
     Store::from_pool(pool.clone()).migrate().await.unwrap();
     insert_reviews(&pool, 2).await;
     let jobs = scalar(&pool, "SELECT count(*) FROM steadytext_jobs").await;
@@ -130,10 +130,7 @@ async fn migrations_adopt_an_existing_seed_database(pool: PgPool) {
 /// The seed's sample INSERTs run unchanged; each review and ticket enqueues one job.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn seed_sample_data_runs_unchanged_and_enqueues_jobs(pool: PgPool) {
-    sqlx::raw_sql(SEED_SAMPLE_DATA)
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(&pool, SEED_SAMPLE_DATA).await;
     let jobs: Vec<(String, serde_json::Value, Option<String>, String)> = sqlx::query_as(
         "SELECT kind, payload, dedupe_key, state FROM steadytext_jobs ORDER BY kind, id",
     )
@@ -170,24 +167,15 @@ async fn seed_sample_data_runs_unchanged_and_enqueues_jobs(pool: PgPool) {
 /// of the schema; the Rust ports replace them.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn seed_views_and_functions_run_against_the_schema(pool: PgPool) {
-    sqlx::raw_sql(LLM_STUBS).execute(&pool).await.unwrap();
-    sqlx::raw_sql(SEED_FUNCTIONS).execute(&pool).await.unwrap();
-    sqlx::raw_sql(SEED_SAMPLE_DATA)
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(&pool, LLM_STUBS).await;
+    exec(&pool, SEED_FUNCTIONS).await;
+    exec(&pool, SEED_SAMPLE_DATA).await;
 
-    sqlx::query("SELECT analyze_customer_segments()")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(&pool, "SELECT analyze_customer_segments()").await;
     let segments = scalar(&pool, "SELECT count(*) FROM customer_segments_analysis").await;
     assert_eq!(segments, 3);
 
-    sqlx::query("SELECT analyze_support_ticket(1)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(&pool, "SELECT analyze_support_ticket(1)").await;
     let (priority,): (Option<String>,) =
         sqlx::query_as("SELECT priority::text FROM support_tickets WHERE id = 1")
             .fetch_one(&pool)

@@ -256,10 +256,11 @@ async fn a_worker_takes_only_its_kinds(pool: PgPool) {
     cfg.kinds = vec!["analyze_ticket".into()];
     let worker = RunningWorker::spawn(&pool, Arc::new(EffectHandler), cfg);
     insert_reviews(&pool, 2).await;
-    sqlx::query("INSERT INTO support_tickets (ticket_number) VALUES ('T-1')")
-        .execute(&pool)
-        .await
-        .unwrap();
+    exec(
+        &pool,
+        "INSERT INTO support_tickets (ticket_number) VALUES ('T-1')",
+    )
+    .await;
     assert!(wait_for_queue(&pool, Duration::from_secs(5), |s| s.done == 1).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(worker.stop().await.completed, 1);

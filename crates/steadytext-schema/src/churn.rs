@@ -246,12 +246,7 @@ impl ChurnInputs {
         let last_interaction = mine.iter().map(|i| i.timestamp).max();
         Self {
             as_of: now.date_naive(),
-            last_active: effective_last_active(
-                customer.last_active_date,
-                last_interaction,
-                customer.acquisition_date,
-                Some(customer.created_at),
-            ),
+            last_active: customer_last_active(customer, last_interaction),
             interaction_count: recent.len() as u64,
             avg_sentiment: average_sentiment(recent.iter().filter_map(|i| i.sentiment_score)),
             support_tickets: recent_tickets.len() as u64,
@@ -294,6 +289,19 @@ pub fn effective_last_active(
     activity
         .or(acquisition_date)
         .or_else(|| created_at.map(|t| t.date_naive()))
+}
+
+/// [`effective_last_active`] of `customer`'s row and its last interaction (any age).
+pub fn customer_last_active(
+    customer: &Customer,
+    last_interaction: Option<DateTime<Utc>>,
+) -> Option<NaiveDate> {
+    effective_last_active(
+        customer.last_active_date,
+        last_interaction,
+        customer.acquisition_date,
+        Some(customer.created_at),
+    )
 }
 
 /// The churn risk for one customer's inputs: the seed's formula, clamped to `[0, 1]`, always

@@ -96,6 +96,11 @@ pub async fn pool_with(connect: PgConnectOptions, max_connections: u32) -> PgPoo
         .unwrap()
 }
 
+/// Run SQL without parameters (one or more statements).
+pub async fn exec(pool: &PgPool, sql: &str) {
+    sqlx::raw_sql(sql).execute(pool).await.unwrap();
+}
+
 /// The single `bigint` a query returns (e.g. a `count(*)`).
 pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
