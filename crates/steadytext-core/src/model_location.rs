@@ -79,7 +79,7 @@ pub fn resolve_model_in(
     if in_dir.is_file() {
         return Ok(in_dir);
     }
-    // The `return` is needed when `hf-hub` is off-by-default code paths follow (cfg'd below).
+    // `return` is needed here: the tail below is compiled only without `hf-hub`.
     #[cfg(feature = "hf-hub")]
     #[allow(clippy::needless_return)]
     {

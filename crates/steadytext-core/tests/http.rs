@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -129,15 +129,15 @@ impl Drop for Server {
 }
 
 /// One server at a time (two cores): the guard and, when the binary exists, a fresh server.
-fn setup(test: &str) -> Option<(MutexGuard<'static, ()>, Server, PathBuf)> {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+async fn setup(test: &str) -> Option<(tokio::sync::MutexGuard<'static, ()>, Server, PathBuf)> {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let Some(bin) = binary() else {
         eprintln!(
             "SKIPPED {test}: llama-server is not built; build it with `{BUILD_HINT}` (once, a few minutes)"
         );
         return None;
     };
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let guard = ONE_AT_A_TIME.lock().await;
     let server = Server::start(&bin, free_port());
     Some((guard, server, bin))
 }
@@ -178,7 +178,7 @@ const TICKETS: &[&str] = &[
 
 #[tokio::test]
 async fn generate_is_deterministic_and_cached_under_the_server_identity() {
-    let Some((_guard, server, _)) = setup("generate_is_deterministic") else {
+    let Some((_guard, server, _)) = setup("generate_is_deterministic").await else {
         return;
     };
     let uncached = engine(&server.url(), Cache::disabled()).await;
@@ -237,7 +237,7 @@ async fn generate_is_deterministic_and_cached_under_the_server_identity() {
 
 #[tokio::test]
 async fn seed_ticket_schema_validates_and_is_deterministic() {
-    let Some((_guard, server, _)) = setup("seed_ticket_schema") else {
+    let Some((_guard, server, _)) = setup("seed_ticket_schema").await else {
         return;
     };
     let engine = engine(&server.url(), Cache::disabled()).await;
@@ -259,7 +259,7 @@ async fn seed_ticket_schema_validates_and_is_deterministic() {
 
 #[tokio::test]
 async fn choice_regex_and_next_token_logprobs() {
-    let Some((_guard, server, _)) = setup("choice_regex_and_next_token_logprobs") else {
+    let Some((_guard, server, _)) = setup("choice_regex_and_next_token_logprobs").await else {
         return;
     };
     let engine = engine(&server.url(), Cache::disabled()).await;
@@ -319,7 +319,7 @@ async fn choice_regex_and_next_token_logprobs() {
 
 #[tokio::test]
 async fn an_ignored_constraint_is_a_typed_error_never_an_invalid_value() {
-    let Some((_guard, server, _)) = setup("ignored_constraint") else {
+    let Some((_guard, server, _)) = setup("ignored_constraint").await else {
         return;
     };
     let engine = engine(&server.url(), Cache::disabled()).await;
@@ -361,7 +361,7 @@ async fn an_ignored_constraint_is_a_typed_error_never_an_invalid_value() {
 
 #[tokio::test]
 async fn errors_are_typed_and_name_the_url() {
-    let Some((_guard, server, _)) = setup("errors_are_typed") else {
+    let Some((_guard, server, _)) = setup("errors_are_typed").await else {
         return;
     };
     // Nothing listens on this port.
@@ -463,7 +463,7 @@ async fn errors_are_typed_and_name_the_url() {
 
 #[tokio::test]
 async fn server_killed_and_restarted_mid_run() {
-    let Some((_guard, mut server, bin)) = setup("server_killed_and_restarted") else {
+    let Some((_guard, mut server, bin)) = setup("server_killed_and_restarted").await else {
         return;
     };
     let port = server.port;
