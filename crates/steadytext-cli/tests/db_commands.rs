@@ -1,13 +1,10 @@
 //! The database commands' failures and `queue drain`, as processes against the real server.
 
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
 use steadytext_pg::sqlx::{self, PgPool};
-
-fn base_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
 
 /// Run `steadytext` (one model thread, its own cache) to completion; stdin and stderr are not
 /// terminals, so no progress bar is drawn.
@@ -65,19 +62,8 @@ fn unreachable_or_malformed_urls_fail_clearly_without_the_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_drain_analyses_every_queued_review_once() {
-    let admin = PgPool::connect(&base_url()).await.unwrap();
-    let db = format!("steadytext_drain_{}", std::process::id());
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let base = base_url();
-    let (head, _) = base.rsplit_once('/').expect("a database URL with a path");
-    let url = format!("{head}/{db}");
+    let db = common::ScratchDb::create("steadytext_drain").await;
+    let url = db.url.clone();
     let cache = tempfile::tempdir().unwrap();
     let migrated = steadytext(&["db", "migrate", "--database-url", &url], cache.path());
     assert!(migrated.status.success(), "{}", stderr(&migrated));
@@ -130,8 +116,5 @@ async fn queue_drain_analyses_every_queued_review_once() {
         serde_json::json!({"completed": 0, "failed": 0})
     );
     pool.close().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    db.drop_now().await;
 }

@@ -1,6 +1,8 @@
 //! `steadytext worker` processes against a real database: one is SIGKILLed mid-run, another
 //! with a short lease takes over, and every review ends up analysed exactly once.
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,17 +34,6 @@ const REVIEWS: [(i32, &str); 6] = [
         "Best kettle I have owned: quiet, fast, and the lid never leaks.",
     ),
 ];
-
-fn base_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn url_for(db: &str) -> String {
-    let base = base_url();
-    let (head, _) = base.rsplit_once('/').expect("a database URL with a path");
-    format!("{head}/{db}")
-}
 
 fn steadytext(args: &[&str], cache: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_steadytext"));
@@ -90,17 +81,8 @@ async fn analysed(pool: &PgPool) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_loses_nothing_and_duplicates_nothing() {
-    let admin = PgPool::connect(&base_url()).await.unwrap();
-    let db = format!("steadytext_kill_{}", std::process::id());
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = url_for(&db);
+    let db = common::ScratchDb::create("steadytext_kill").await;
+    let url = db.url.clone();
     let cache = tempfile::tempdir().unwrap();
 
     let out = steadytext(&["db", "migrate", "--database-url", &url], cache.path())
@@ -238,8 +220,5 @@ async fn a_killed_worker_loses_nothing_and_duplicates_nothing() {
     assert_eq!(stats["done"], n);
 
     pool.close().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    db.drop_now().await;
 }
