@@ -1,6 +1,7 @@
 //! `steadytext`: a thin command-line front over steadytext-core.
 
 mod backend_args;
+mod bench;
 mod cache_cmd;
 mod constrained;
 mod db;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Inspect the database job queue.
     #[command(subcommand)]
     Queue(db::QueueCommand),
+    /// Measure the inference core on this machine (load, prefill, decode, batched decode,
+    /// choice, cache hits, peak memory).
+    Bench(bench::BenchArgs),
 }
 
 impl Cli {
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
             Command::Db(cmd) => db::db(&cli, cmd).await,
             Command::Worker(args) => db::worker(&cli, args).await,
             Command::Queue(cmd) => db::queue(&cli, cmd).await,
+            Command::Bench(args) => bench::run(&cli, args).await,
         }
     });
     match result {

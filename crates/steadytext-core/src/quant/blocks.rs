@@ -10,9 +10,7 @@
 //! - [`BlockQ8`]: 32 eight-bit values with `w = d·q` (GGUF's Q8_0). Any other format is
 //!   dequantised and re-quantised to it (lossy; the load variant names it).
 //!
-//! Activations are quantised per token to [`ActBlock`]s (32 signed bytes, a scale and the
-//! scaled sum of the bytes), as llama.cpp's Q8_1 does, so a dot product is integer arithmetic per
-//! block plus two scale multiplications.
+//! Activations are quantised per token in [`super::Activations`].
 
 use half::f16;
 
@@ -39,18 +37,6 @@ pub struct BlockQ8 {
     /// Scale.
     pub d: f32,
     /// Values.
-    pub qs: [i8; 32],
-}
-
-/// 32 activations quantised to bytes: `x[i] ≈ d·q[i]`, with `s = d·Σq` for offset terms.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-#[repr(C, align(8))]
-pub struct ActBlock {
-    /// Scale.
-    pub d: f32,
-    /// `d` times the sum of `qs`.
-    pub s: f32,
-    /// Values in −127..=127.
     pub qs: [i8; 32],
 }
 
@@ -83,7 +69,8 @@ impl BlockQ8 {
     }
 }
 
-fn quantize_32(x: &[f32]) -> (f32, [i8; 32], i32) {
+/// Quantise 32 values to bytes: `(d, q, Σq)` with `d = max|x| / 127`, round to nearest.
+pub(crate) fn quantize_32(x: &[f32]) -> (f32, [i8; 32], i32) {
     debug_assert_eq!(x.len(), QK);
     let amax = x.iter().fold(0f32, |a, &v| a.max(v.abs()));
     let d = amax / 127.0;
@@ -96,19 +83,6 @@ fn quantize_32(x: &[f32]) -> (f32, [i8; 32], i32) {
         sum += r as i32;
     }
     (d, qs, sum)
-}
-
-/// Quantise `x` (a multiple of 32 values) into `out` (one block per 32 values).
-pub fn quantize_activations(x: &[f32], out: &mut [ActBlock]) {
-    debug_assert_eq!(x.len(), out.len() * QK);
-    for (chunk, b) in x.chunks_exact(QK).zip(out.iter_mut()) {
-        let (d, qs, sum) = quantize_32(chunk);
-        *b = ActBlock {
-            d,
-            s: d * sum as f32,
-            qs,
-        };
-    }
 }
 
 fn half_at(bytes: &[u8], at: usize) -> f32 {
@@ -214,30 +188,6 @@ pub fn from_q4_k(bytes: &[u8]) -> Vec<BlockQ4> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn activations_round_trip_within_half_a_step() {
-        let x: Vec<f32> = (0..64)
-            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.173)
-            .collect();
-        let mut b = vec![ActBlock::default(); 2];
-        quantize_activations(&x, &mut b);
-        for (blk, chunk) in b.iter().zip(x.chunks(32)) {
-            let sum: i32 = blk.qs.iter().map(|&q| q as i32).sum();
-            assert_eq!(blk.s, blk.d * sum as f32);
-            for (q, v) in blk.qs.iter().zip(chunk) {
-                assert!((blk.d * *q as f32 - v).abs() <= blk.d * 0.5 + 1e-6);
-            }
-        }
-    }
-
-    #[test]
-    fn zero_block_quantises_to_zero_scale() {
-        let mut b = [ActBlock::default()];
-        quantize_activations(&[0.0; 32], &mut b);
-        assert_eq!(b[0].d, 0.0);
-        assert!(b[0].qs.iter().all(|&q| q == 0));
-    }
 
     proptest! {
         #[test]

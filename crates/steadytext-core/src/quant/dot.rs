@@ -1,14 +1,38 @@
 //! Dot products of one quantised weight row with up to four activation rows.
 //!
-//! Every kernel computes, per 32-value block, eight exact integer partial sums (lane `l` covers
-//! values `4l .. 4l+3` of the block's 32 bytes), converts them to `f32` and adds them to eight
-//! per-lane accumulators with one fused multiply-add by `d_w·d_a`; offset terms (`m·s`) go to a
-//! separate scalar sum. At the end the lanes are reduced in a fixed tree order. The portable
-//! kernel performs exactly these operations, so AVX2, AVX-512 VNNI and portable results are
-//! bit-identical, and because each output goes through the same operations whichever tile it is
-//! computed in (1, 2, 3 or 4 activation rows), results never depend on batch size or threads.
+//! Blocks are taken in groups of eight ([`GROUP`]). For a group, the eight scale products
+//! `d_w·d_a` are formed with one vector multiply, and the offset terms `m_w·s_a` go into eight
+//! per-lane accumulators with one fused multiply-add. Then, per block, eight exact integer partial
+//! sums (lane `l` covers values `4l .. 4l+3` of the block's 32 bytes) are converted to `f32` and
+//! added to eight per-lane accumulators with one fused multiply-add by the block's scale product.
+//! At the end both sets of lanes are reduced in a fixed tree order. The portable kernel performs
+//! exactly these operations, so AVX2, AVX-512 VNNI and portable results are bit-identical; and
+//! because each output goes through the same operations whichever tile it is computed in (1, 2, 3
+//! or 4 activation rows), results never depend on batch size or thread count.
 
-use super::blocks::{ActBlock, BlockQ4, BlockQ8};
+use super::activations::{ActRow, GROUP};
+
+/// One row of four-bit weights (`w = d·q + m`): 16 bytes of nibbles per block (low nibble =
+/// value `j`, high nibble = value `j + 16`), and `d`, `m` per block padded with zeros to a
+/// multiple of [`GROUP`].
+#[derive(Debug, Clone, Copy)]
+pub struct Q4Row<'a> {
+    /// Packed nibbles per block.
+    pub qs: &'a [[u8; 16]],
+    /// Scales (padded).
+    pub d: &'a [f32],
+    /// Offsets (padded).
+    pub m: &'a [f32],
+}
+
+/// One row of eight-bit weights (`w = d·q`), scales padded as in [`Q4Row`].
+#[derive(Debug, Clone, Copy)]
+pub struct Q8Row<'a> {
+    /// Values per block.
+    pub qs: &'a [[i8; 32]],
+    /// Scales (padded).
+    pub d: &'a [f32],
+}
 
 /// Instruction sets the kernels can use, detected once at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,15 +103,22 @@ fn reduce_lanes(l: [f32; 8]) -> f32 {
     t[0] + t[1]
 }
 
-/// `w · a[t]` for each `t`, four-bit weights. Every slice of `a` has `w.len()` blocks.
-#[inline]
-pub fn dot_q4<const T: usize>(isa: Isa, w: &[BlockQ4], a: [&[ActBlock]; T]) -> [f32; T] {
-    for x in &a {
-        assert_eq!(x.len(), w.len(), "activation row length");
+fn check_shapes<const T: usize>(blocks: usize, padded: usize, a: &[ActRow<'_>; T]) {
+    assert!(padded.is_multiple_of(GROUP) && padded >= blocks && padded < blocks + GROUP);
+    for x in a {
+        assert!(x.qs.len() == blocks && x.d.len() == padded && x.s.len() == padded);
     }
+}
+
+/// `w · a[t]` for each `t`, four-bit weights.
+#[inline]
+pub fn dot_q4<const T: usize>(isa: Isa, w: Q4Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
+    check_shapes(w.qs.len(), w.d.len(), &a);
+    assert_eq!(w.m.len(), w.d.len());
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::detect` only returns these when the CPU has the features; lengths checked.
+        // SAFETY: `Isa::detect`/`supported` only return these when the CPU has the features;
+        // shapes checked above.
         Isa::Avx2 => unsafe { x86::dot_q4_avx2(w, a) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512Vnni => unsafe { x86::dot_q4_vnni(w, a) },
@@ -95,12 +126,10 @@ pub fn dot_q4<const T: usize>(isa: Isa, w: &[BlockQ4], a: [&[ActBlock]; T]) -> [
     }
 }
 
-/// `w · a[t]` for each `t`, eight-bit weights. Every slice of `a` has `w.len()` blocks.
+/// `w · a[t]` for each `t`, eight-bit weights.
 #[inline]
-pub fn dot_q8<const T: usize>(isa: Isa, w: &[BlockQ8], a: [&[ActBlock]; T]) -> [f32; T] {
-    for x in &a {
-        assert_eq!(x.len(), w.len(), "activation row length");
-    }
+pub fn dot_q8<const T: usize>(isa: Isa, w: Q8Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
+    check_shapes(w.qs.len(), w.d.len(), &a);
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot_q4`.
@@ -113,46 +142,61 @@ pub fn dot_q8<const T: usize>(isa: Isa, w: &[BlockQ8], a: [&[ActBlock]; T]) -> [
 
 /// The portable four-bit kernel (the same operations as the SIMD ones, lane by lane).
 #[allow(clippy::needless_range_loop)] // indices mirror the SIMD lanes
-pub fn dot_q4_portable<const T: usize>(w: &[BlockQ4], a: [&[ActBlock]; T]) -> [f32; T] {
+pub fn dot_q4_portable<const T: usize>(w: Q4Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
+    let nb = w.qs.len();
     let mut acc = [[0f32; 8]; T];
-    let mut accm = [0f32; T];
-    for (b, wb) in w.iter().enumerate() {
-        // Byte k of the expanded block: k < 16 -> low nibble of qs[k], else high nibble of qs[k-16].
-        let mut wv = [0i32; 32];
-        for j in 0..16 {
-            wv[j] = (wb.qs[j] & 0x0F) as i32;
-            wv[j + 16] = (wb.qs[j] >> 4) as i32;
-        }
+    let mut accm = [[0f32; 8]; T];
+    for g in (0..w.d.len()).step_by(GROUP) {
+        let mut sc = [[0f32; 8]; T];
         for t in 0..T {
-            let ab = &a[t][b];
-            let scale = wb.d * ab.d;
-            for (l, lane) in acc[t].iter_mut().enumerate() {
-                let mut s = 0i32;
-                for k in 4 * l..4 * l + 4 {
-                    s += wv[k] * ab.qs[k] as i32;
-                }
-                *lane = scale.mul_add(s as f32, *lane);
+            for l in 0..8 {
+                sc[t][l] = w.d[g + l] * a[t].d[g + l];
+                accm[t][l] = w.m[g + l].mul_add(a[t].s[g + l], accm[t][l]);
             }
-            accm[t] += wb.m * ab.s;
+        }
+        for j in 0..GROUP.min(nb - g) {
+            let b = g + j;
+            let mut wv = [0i32; 32];
+            for k in 0..16 {
+                wv[k] = (w.qs[b][k] & 0x0F) as i32;
+                wv[k + 16] = (w.qs[b][k] >> 4) as i32;
+            }
+            for t in 0..T {
+                for l in 0..8 {
+                    let mut s = 0i32;
+                    for k in 4 * l..4 * l + 4 {
+                        s += wv[k] * a[t].qs[b][k] as i32;
+                    }
+                    acc[t][l] = sc[t][j].mul_add(s as f32, acc[t][l]);
+                }
+            }
         }
     }
-    std::array::from_fn(|t| reduce_lanes(acc[t]) + accm[t])
+    std::array::from_fn(|t| reduce_lanes(acc[t]) + reduce_lanes(accm[t]))
 }
 
 /// The portable eight-bit kernel.
 #[allow(clippy::needless_range_loop)] // indices mirror the SIMD lanes
-pub fn dot_q8_portable<const T: usize>(w: &[BlockQ8], a: [&[ActBlock]; T]) -> [f32; T] {
+pub fn dot_q8_portable<const T: usize>(w: Q8Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
+    let nb = w.qs.len();
     let mut acc = [[0f32; 8]; T];
-    for (b, wb) in w.iter().enumerate() {
+    for g in (0..w.d.len()).step_by(GROUP) {
+        let mut sc = [[0f32; 8]; T];
         for t in 0..T {
-            let ab = &a[t][b];
-            let scale = wb.d * ab.d;
-            for (l, lane) in acc[t].iter_mut().enumerate() {
-                let mut s = 0i32;
-                for k in 4 * l..4 * l + 4 {
-                    s += wb.qs[k] as i32 * ab.qs[k] as i32;
+            for l in 0..8 {
+                sc[t][l] = w.d[g + l] * a[t].d[g + l];
+            }
+        }
+        for j in 0..GROUP.min(nb - g) {
+            let b = g + j;
+            for t in 0..T {
+                for l in 0..8 {
+                    let mut s = 0i32;
+                    for k in 4 * l..4 * l + 4 {
+                        s += w.qs[b][k] as i32 * a[t].qs[b][k] as i32;
+                    }
+                    acc[t][l] = sc[t][j].mul_add(s as f32, acc[t][l]);
                 }
-                *lane = scale.mul_add(s as f32, *lane);
             }
         }
     }
@@ -161,7 +205,7 @@ pub fn dot_q8_portable<const T: usize>(w: &[BlockQ8], a: [&[ActBlock]; T]) -> [f
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{reduce_lanes, ActBlock, BlockQ4, BlockQ8};
+    use super::{reduce_lanes, ActRow, Q4Row, Q8Row, GROUP};
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -182,131 +226,141 @@ mod x86 {
     }
 
     #[inline(always)]
-    unsafe fn load_act(a: &ActBlock) -> __m256i {
-        _mm256_loadu_si256(a.qs.as_ptr() as *const __m256i)
+    unsafe fn load_bytes(q: &[i8; 32]) -> __m256i {
+        _mm256_loadu_si256(q.as_ptr() as *const __m256i)
+    }
+
+    /// Scale products of one group for every activation row: `sc[t][l] = d_w[g+l]·d_a[t][g+l]`.
+    #[inline(always)]
+    unsafe fn group_scales<const T: usize>(
+        d: &[f32],
+        a: &[ActRow<'_>; T],
+        g: usize,
+    ) -> [[f32; 8]; T] {
+        let dw = _mm256_loadu_ps(d.as_ptr().add(g));
+        let mut sc = [[0f32; 8]; T];
+        for t in 0..T {
+            let da = _mm256_loadu_ps(a[t].d.as_ptr().add(g));
+            _mm256_storeu_ps(sc[t].as_mut_ptr(), _mm256_mul_ps(dw, da));
+        }
+        sc
     }
 
     macro_rules! q4_kernel {
-        ($name:ident, $features:literal, $lane_sums:expr) => {
+        ($name:ident, $features:literal, $sums:ident) => {
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $name<const T: usize>(
-                w: &[BlockQ4],
-                a: [&[ActBlock]; T],
+                w: Q4Row<'_>,
+                a: [ActRow<'_>; T],
             ) -> [f32; T] {
+                let nb = w.qs.len();
                 let mut acc = [_mm256_setzero_ps(); T];
-                let mut accm = [0f32; T];
-                for (b, wb) in w.iter().enumerate() {
-                    let wv = expand_nibbles(&wb.qs);
+                let mut accm = [_mm256_setzero_ps(); T];
+                let mut g = 0;
+                while g < w.d.len() {
+                    let sc = group_scales(w.d, &a, g);
+                    let mw = _mm256_loadu_ps(w.m.as_ptr().add(g));
                     for t in 0..T {
-                        let ab = a[t].get_unchecked(b);
-                        let p: __m256i = $lane_sums(wv, load_act(ab));
-                        acc[t] = _mm256_fmadd_ps(
-                            _mm256_set1_ps(wb.d * ab.d),
-                            _mm256_cvtepi32_ps(p),
-                            acc[t],
-                        );
-                        accm[t] += wb.m * ab.s;
+                        let sa = _mm256_loadu_ps(a[t].s.as_ptr().add(g));
+                        accm[t] = _mm256_fmadd_ps(mw, sa, accm[t]);
                     }
+                    for b in g..(g + GROUP).min(nb) {
+                        let wv = expand_nibbles(w.qs.get_unchecked(b));
+                        for t in 0..T {
+                            let p = $sums(wv, load_bytes(a[t].qs.get_unchecked(b)));
+                            let s = _mm256_broadcast_ss(sc[t].get_unchecked(b - g));
+                            acc[t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), acc[t]);
+                        }
+                    }
+                    g += GROUP;
                 }
-                std::array::from_fn(|t| reduce_lanes(lanes(acc[t])) + accm[t])
+                std::array::from_fn(|t| reduce_lanes(lanes(acc[t])) + reduce_lanes(lanes(accm[t])))
             }
         };
     }
 
     macro_rules! q8_kernel {
-        ($name:ident, $features:literal, $lane_sums:expr) => {
+        ($name:ident, $features:literal, $sums:ident) => {
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $name<const T: usize>(
-                w: &[BlockQ8],
-                a: [&[ActBlock]; T],
+                w: Q8Row<'_>,
+                a: [ActRow<'_>; T],
             ) -> [f32; T] {
+                let nb = w.qs.len();
                 let mut acc = [_mm256_setzero_ps(); T];
-                for (b, wb) in w.iter().enumerate() {
-                    let wq = _mm256_loadu_si256(wb.qs.as_ptr() as *const __m256i);
-                    let wabs = _mm256_sign_epi8(wq, wq);
-                    for t in 0..T {
-                        let ab = a[t].get_unchecked(b);
-                        let signed_a = _mm256_sign_epi8(load_act(ab), wq);
-                        let p: __m256i = $lane_sums(wabs, signed_a);
-                        acc[t] = _mm256_fmadd_ps(
-                            _mm256_set1_ps(wb.d * ab.d),
-                            _mm256_cvtepi32_ps(p),
-                            acc[t],
-                        );
+                let mut g = 0;
+                while g < w.d.len() {
+                    let sc = group_scales(w.d, &a, g);
+                    for b in g..(g + GROUP).min(nb) {
+                        // |w| as the unsigned operand, w's sign moved onto the activations.
+                        let wq = load_bytes(w.qs.get_unchecked(b));
+                        let wabs = _mm256_sign_epi8(wq, wq);
+                        for t in 0..T {
+                            let av = _mm256_sign_epi8(load_bytes(a[t].qs.get_unchecked(b)), wq);
+                            let p = $sums(wabs, av);
+                            let s = _mm256_broadcast_ss(sc[t].get_unchecked(b - g));
+                            acc[t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), acc[t]);
+                        }
                     }
+                    g += GROUP;
                 }
                 std::array::from_fn(|t| reduce_lanes(lanes(acc[t])))
             }
         };
     }
 
-    /// Unsigned × signed bytes, four products per i32 lane (AVX2: two steps, exact here since
-    /// no i16 pair sum can saturate: |15·127·2| and |128·127·2| < 32768).
+    /// Unsigned × signed bytes, four products per i32 lane (AVX2: two steps, exact here since no
+    /// i16 pair sum can saturate: |15·127·2| and |128·127·2| < 32768).
     #[inline(always)]
-    unsafe fn lane_sums_avx2(u: __m256i, s: __m256i) -> __m256i {
+    unsafe fn sums_avx2(u: __m256i, s: __m256i) -> __m256i {
         _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
     }
 
     #[inline(always)]
-    unsafe fn lane_sums_vnni(u: __m256i, s: __m256i) -> __m256i {
+    unsafe fn sums_vnni(u: __m256i, s: __m256i) -> __m256i {
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
     }
 
-    q4_kernel!(dot_q4_avx2, "avx2,fma", |u, s| lane_sums_avx2(u, s));
-    q4_kernel!(dot_q4_vnni, "avx2,fma,avx512vnni,avx512vl", |u, s| {
-        lane_sums_vnni(u, s)
-    });
-    q8_kernel!(dot_q8_avx2, "avx2,fma", |u, s| lane_sums_avx2(u, s));
-    q8_kernel!(dot_q8_vnni, "avx2,fma,avx512vnni,avx512vl", |u, s| {
-        lane_sums_vnni(u, s)
-    });
+    q4_kernel!(dot_q4_avx2, "avx2,fma", sums_avx2);
+    q4_kernel!(dot_q4_vnni, "avx2,fma,avx512vnni,avx512vl", sums_vnni);
+    q8_kernel!(dot_q8_avx2, "avx2,fma", sums_avx2);
+    q8_kernel!(dot_q8_vnni, "avx2,fma,avx512vnni,avx512vl", sums_vnni);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::blocks::quantize_activations;
+    use crate::quant::activations::Activations;
+    use crate::quant::blocks::{BlockQ4, BlockQ8};
     use proptest::prelude::*;
 
-    fn q4_blocks(seed: &[u8], scales: &[(f32, f32)]) -> Vec<BlockQ4> {
-        scales
-            .iter()
-            .enumerate()
-            .map(|(i, &(d, m))| {
-                let mut qs = [0u8; 16];
-                for (j, q) in qs.iter_mut().enumerate() {
-                    *q = seed[(i * 16 + j) % seed.len()];
-                }
-                BlockQ4 { d, m, qs }
-            })
-            .collect()
+    /// Blocks as a row: scales padded to the group size.
+    struct Q4Owned {
+        qs: Vec<[u8; 16]>,
+        d: Vec<f32>,
+        m: Vec<f32>,
     }
 
-    fn acts(x: &[f32]) -> Vec<ActBlock> {
-        let mut a = vec![ActBlock::default(); x.len() / 32];
-        quantize_activations(x, &mut a);
-        a
+    fn q4_row(blocks: &[BlockQ4]) -> Q4Owned {
+        let padded = blocks.len().next_multiple_of(GROUP);
+        let mut d: Vec<f32> = blocks.iter().map(|b| b.d).collect();
+        let mut m: Vec<f32> = blocks.iter().map(|b| b.m).collect();
+        d.resize(padded, 0.0);
+        m.resize(padded, 0.0);
+        Q4Owned {
+            qs: blocks.iter().map(|b| b.qs).collect(),
+            d,
+            m,
+        }
     }
 
     /// The straightforward reference: dequantise both sides and sum in f64.
-    fn reference_q4(w: &[BlockQ4], a: &[ActBlock]) -> f64 {
+    fn reference(w: &[[f32; 32]], a: ActRow<'_>) -> f64 {
         w.iter()
-            .zip(a)
-            .map(|(wb, ab)| {
-                let wd = wb.dequantize();
+            .enumerate()
+            .map(|(b, wd)| {
                 (0..32)
-                    .map(|k| wd[k] as f64 * (ab.d as f64 * ab.qs[k] as f64))
-                    .sum::<f64>()
-            })
-            .sum()
-    }
-
-    fn reference_q8(w: &[BlockQ8], a: &[ActBlock]) -> f64 {
-        w.iter()
-            .zip(a)
-            .map(|(wb, ab)| {
-                (0..32)
-                    .map(|k| wb.d as f64 * wb.qs[k] as f64 * (ab.d as f64 * ab.qs[k] as f64))
+                    .map(|k| wd[k] as f64 * (a.d[b] as f64 * a.qs[b][k] as f64))
                     .sum::<f64>()
             })
             .sum()
@@ -323,22 +377,30 @@ mod tests {
             scales in proptest::collection::vec((0.0f32..0.2, -1.0f32..1.0), 1..24),
             xs in proptest::collection::vec(-4.0f32..4.0, 32 * 24 * 4),
         ) {
-            let w = q4_blocks(&nib, &scales);
-            let n = w.len() * 32;
-            let rows: Vec<Vec<ActBlock>> = (0..4).map(|t| acts(&xs[t * n..(t + 1) * n])).collect();
-            let a4 = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
-            let scale: f64 = w.iter().map(|b| (b.d.abs() * 15.0 + b.m.abs()) as f64 * 32.0 * 4.0).sum();
+            let blocks: Vec<BlockQ4> = scales.iter().enumerate().map(|(i, &(d, m))| {
+                let mut qs = [0u8; 16];
+                for (j, q) in qs.iter_mut().enumerate() { *q = nib[(i * 16 + j) % nib.len()]; }
+                BlockQ4 { d, m, qs }
+            }).collect();
+            let owned = q4_row(&blocks);
+            let w = Q4Row { qs: &owned.qs, d: &owned.d, m: &owned.m };
+            let n = blocks.len() * 32;
+            let mut acts = Activations::new();
+            acts.quantize(&xs[..4 * n], n);
+            let rows = [acts.row(0), acts.row(1), acts.row(2), acts.row(3)];
+            let deq: Vec<[f32; 32]> = blocks.iter().map(BlockQ4::dequantize).collect();
+            let scale: f64 = blocks.iter().map(|b| (b.d.abs() * 15.0 + b.m.abs()) as f64 * 32.0 * 4.0).sum();
+            let portable = dot_q4_portable::<4>(w, rows);
             for isa in Isa::supported() {
-                let got4 = dot_q4::<4>(isa, &w, a4);
-                let portable = dot_q4_portable::<4>(&w, a4);
+                let got4 = dot_q4::<4>(isa, w, rows);
                 for t in 0..4 {
-                    prop_assert!(close(got4[t], reference_q4(&w, &rows[t]), scale));
+                    prop_assert!(close(got4[t], reference(&deq, rows[t]), scale));
                     // bit-identical across instruction sets and tile sizes
                     prop_assert_eq!(got4[t].to_bits(), portable[t].to_bits());
-                    prop_assert_eq!(got4[t].to_bits(), dot_q4::<1>(isa, &w, [&rows[t][..]])[0].to_bits());
+                    prop_assert_eq!(got4[t].to_bits(), dot_q4::<1>(isa, w, [rows[t]])[0].to_bits());
                 }
-                let got2 = dot_q4::<2>(isa, &w, [&rows[2][..], &rows[3][..]]);
-                prop_assert_eq!(got2[1].to_bits(), got4[3].to_bits());
+                let got3 = dot_q4::<3>(isa, w, [rows[1], rows[2], rows[3]]);
+                prop_assert_eq!(got3[2].to_bits(), got4[3].to_bits());
             }
         }
 
@@ -348,22 +410,28 @@ mod tests {
             ds in proptest::collection::vec(0.0f32..0.05, 1..24),
             xs in proptest::collection::vec(-4.0f32..4.0, 32 * 24 * 3),
         ) {
-            let w: Vec<BlockQ8> = ds.iter().enumerate().map(|(i, &d)| {
+            let blocks: Vec<BlockQ8> = ds.iter().enumerate().map(|(i, &d)| {
                 let mut q = [0i8; 32];
                 for (j, v) in q.iter_mut().enumerate() { *v = qs[(i * 32 + j) % qs.len()]; }
                 BlockQ8 { d, qs: q }
             }).collect();
-            let n = w.len() * 32;
-            let rows: Vec<Vec<ActBlock>> = (0..3).map(|t| acts(&xs[t * n..(t + 1) * n])).collect();
-            let a3 = [&rows[0][..], &rows[1][..], &rows[2][..]];
-            let scale: f64 = w.iter().map(|b| b.d as f64 * 127.0 * 32.0 * 4.0).sum();
+            let mut d: Vec<f32> = blocks.iter().map(|b| b.d).collect();
+            d.resize(blocks.len().next_multiple_of(GROUP), 0.0);
+            let wqs: Vec<[i8; 32]> = blocks.iter().map(|b| b.qs).collect();
+            let w = Q8Row { qs: &wqs, d: &d };
+            let n = blocks.len() * 32;
+            let mut acts = Activations::new();
+            acts.quantize(&xs[..3 * n], n);
+            let rows = [acts.row(0), acts.row(1), acts.row(2)];
+            let deq: Vec<[f32; 32]> = blocks.iter().map(BlockQ8::dequantize).collect();
+            let scale: f64 = blocks.iter().map(|b| b.d as f64 * 127.0 * 32.0 * 4.0).sum();
+            let portable = dot_q8_portable::<3>(w, rows);
             for isa in Isa::supported() {
-                let got = dot_q8::<3>(isa, &w, a3);
-                let portable = dot_q8_portable::<3>(&w, a3);
+                let got = dot_q8::<3>(isa, w, rows);
                 for t in 0..3 {
-                    prop_assert!(close(got[t], reference_q8(&w, &rows[t]), scale));
+                    prop_assert!(close(got[t], reference(&deq, rows[t]), scale));
                     prop_assert_eq!(got[t].to_bits(), portable[t].to_bits());
-                    prop_assert_eq!(got[t].to_bits(), dot_q8::<1>(isa, &w, [&rows[t][..]])[0].to_bits());
+                    prop_assert_eq!(got[t].to_bits(), dot_q8::<1>(isa, w, [rows[t]])[0].to_bits());
                 }
             }
         }

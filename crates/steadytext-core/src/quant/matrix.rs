@@ -10,10 +10,11 @@
 
 use rayon::prelude::*;
 
-use super::blocks::{ActBlock, BlockQ4, BlockQ8, QK};
-use super::dot::{dot_q4, dot_q8, Isa};
+use super::activations::{ActRow, Activations, GROUP};
+use super::blocks::{BlockQ4, BlockQ8, QK};
+use super::dot::{dot_q4, dot_q8, Isa, Q4Row, Q8Row};
 
-/// Weight storage of a [`QMatrix`].
+/// Weights handed to [`QMatrix::new`], as blocks.
 #[derive(Debug, Clone)]
 pub enum QData {
     /// Four-bit blocks (from Q4_0, Q4_1, Q4_K).
@@ -22,26 +23,82 @@ pub enum QData {
     Q8(Vec<BlockQ8>),
 }
 
+/// Weights as the kernels read them: values per block, scales (and offsets) in separate arrays
+/// padded per row to a multiple of eight blocks.
+#[derive(Debug, Clone)]
+enum Packed {
+    Q4 {
+        qs: Vec<[u8; 16]>,
+        d: Vec<f32>,
+        m: Vec<f32>,
+    },
+    Q8 {
+        qs: Vec<[i8; 32]>,
+        d: Vec<f32>,
+    },
+}
+
 /// A `rows × cols` weight matrix, row-major in blocks of 32.
 #[derive(Debug, Clone)]
 pub struct QMatrix {
     rows: usize,
     cols: usize,
-    data: QData,
+    /// Blocks per row.
+    blocks: usize,
+    /// Scale entries per row (`blocks` rounded up to a multiple of eight).
+    padded: usize,
+    data: Packed,
 }
 
-/// Rows per parallel task.
-const ROW_CHUNK: usize = 16;
+/// Rows per parallel task, at least: a task is worth its scheduling cost.
+const MIN_ROW_CHUNK: usize = 16;
+
+/// Parallel tasks per thread per call: enough to balance uneven progress, few enough that
+/// scheduling stays cheap (a decode step makes ~120 calls).
+const TASKS_PER_THREAD: usize = 4;
+
+/// Per-row scale arrays padded with zeros to `padded` entries.
+fn padded_scales(values: impl Iterator<Item = f32>, blocks: usize, padded: usize) -> Vec<f32> {
+    let values: Vec<f32> = values.collect();
+    let rows = values.len() / blocks.max(1);
+    let mut out = vec![0f32; rows * padded];
+    for (r, chunk) in values.chunks_exact(blocks.max(1)).enumerate() {
+        out[r * padded..r * padded + blocks].copy_from_slice(chunk);
+    }
+    out
+}
 
 impl QMatrix {
     /// Wrap `data` as a `rows × cols` matrix; `cols` must be a multiple of 32 and the block
     /// count must be `rows · cols / 32`.
     pub fn new(rows: usize, cols: usize, data: QData) -> Option<Self> {
-        let blocks = match &data {
+        let n = match &data {
             QData::Q4(b) => b.len(),
             QData::Q8(b) => b.len(),
         };
-        (cols.is_multiple_of(QK) && blocks == rows * cols / QK).then_some(Self { rows, cols, data })
+        if cols == 0 || !cols.is_multiple_of(QK) || n != rows * cols / QK {
+            return None;
+        }
+        let blocks = cols / QK;
+        let padded = blocks.next_multiple_of(GROUP);
+        let data = match data {
+            QData::Q4(b) => Packed::Q4 {
+                d: padded_scales(b.iter().map(|x| x.d), blocks, padded),
+                m: padded_scales(b.iter().map(|x| x.m), blocks, padded),
+                qs: b.into_iter().map(|x| x.qs).collect(),
+            },
+            QData::Q8(b) => Packed::Q8 {
+                d: padded_scales(b.iter().map(|x| x.d), blocks, padded),
+                qs: b.into_iter().map(|x| x.qs).collect(),
+            },
+        };
+        Some(Self {
+            rows,
+            cols,
+            blocks,
+            padded,
+            data,
+        })
     }
 
     /// Quantise an `f32` row-major matrix to eight bits.
@@ -66,52 +123,60 @@ impl QMatrix {
     /// Bytes of weights in memory.
     pub fn bytes(&self) -> usize {
         match &self.data {
-            QData::Q4(b) => std::mem::size_of_val(b.as_slice()),
-            QData::Q8(b) => std::mem::size_of_val(b.as_slice()),
+            Packed::Q4 { qs, d, m } => {
+                std::mem::size_of_val(qs.as_slice()) + 4 * (d.len() + m.len())
+            }
+            Packed::Q8 { qs, d } => std::mem::size_of_val(qs.as_slice()) + 4 * d.len(),
         }
-    }
-
-    /// The storage.
-    pub fn data(&self) -> &QData {
-        &self.data
     }
 
     /// Row `r` dequantised into `out` (`cols` values), e.g. an embedding lookup.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
-        let bpr = self.cols / QK;
-        match &self.data {
-            QData::Q4(b) => {
-                for (blk, o) in b[r * bpr..(r + 1) * bpr]
-                    .iter()
-                    .zip(out.chunks_exact_mut(QK))
-                {
-                    o.copy_from_slice(&blk.dequantize());
+        let (nb, np) = (self.blocks, self.padded);
+        for (b, o) in out.chunks_exact_mut(QK).enumerate().take(nb) {
+            let v = match &self.data {
+                Packed::Q4 { qs, d, m } => BlockQ4 {
+                    d: d[r * np + b],
+                    m: m[r * np + b],
+                    qs: qs[r * nb + b],
                 }
-            }
-            QData::Q8(b) => {
-                for (blk, o) in b[r * bpr..(r + 1) * bpr]
-                    .iter()
-                    .zip(out.chunks_exact_mut(QK))
-                {
-                    o.copy_from_slice(&blk.dequantize());
+                .dequantize(),
+                Packed::Q8 { qs, d } => BlockQ8 {
+                    d: d[r * np + b],
+                    qs: qs[r * nb + b],
                 }
-            }
+                .dequantize(),
+            };
+            o.copy_from_slice(&v);
         }
     }
 
-    /// Rows `rows` dotted with up to four activation rows; `out[t][i]` for row `rows.start + i`.
+    /// Rows `rows` dotted with up to four activation rows.
     fn rows_times<const T: usize>(
         &self,
         isa: Isa,
         rows: std::ops::Range<usize>,
-        acts: [&[ActBlock]; T],
+        acts: [ActRow<'_>; T],
         mut emit: impl FnMut(usize, [f32; T]),
     ) {
-        let bpr = self.cols / QK;
+        let (nb, np) = (self.blocks, self.padded);
         for r in rows {
             let v = match &self.data {
-                QData::Q4(b) => dot_q4::<T>(isa, &b[r * bpr..(r + 1) * bpr], acts),
-                QData::Q8(b) => dot_q8::<T>(isa, &b[r * bpr..(r + 1) * bpr], acts),
+                Packed::Q4 { qs, d, m } => {
+                    let w = Q4Row {
+                        qs: &qs[r * nb..(r + 1) * nb],
+                        d: &d[r * np..(r + 1) * np],
+                        m: &m[r * np..(r + 1) * np],
+                    };
+                    dot_q4::<T>(isa, w, acts)
+                }
+                Packed::Q8 { qs, d } => {
+                    let w = Q8Row {
+                        qs: &qs[r * nb..(r + 1) * nb],
+                        d: &d[r * np..(r + 1) * np],
+                    };
+                    dot_q8::<T>(isa, w, acts)
+                }
             };
             emit(r, v);
         }
@@ -135,38 +200,38 @@ impl OutPtr {
 /// `out[t · out_stride + offset_p + r] = parts[p] row r · x[t]` for every part `p` (its output
 /// columns start at the sum of the previous parts' rows), every row `r` and token `t`.
 ///
-/// `x` holds `tokens` rows of `cols / 32` activation blocks; every part has the same `cols`.
+/// Every part has `cols` equal to the activations' width.
 ///
 /// ```
-/// use steadytext_core::quant::{matmul, quantize_activations, ActBlock, Isa, QMatrix};
+/// use steadytext_core::quant::{matmul, Activations, Isa, QMatrix};
 /// let w = QMatrix::quantize_q8(2, 32, &[[1.0f32; 32], [0.5; 32]].concat()).unwrap();
-/// let mut x = vec![ActBlock::default(); 1];
-/// quantize_activations(&[1.0; 32], &mut x);
+/// let mut x = Activations::new();
+/// x.quantize(&[1.0; 32], 32);
 /// let mut out = vec![0.0; 2];
-/// matmul(Isa::detect(), &[&w], &x, 1, &mut out, 2);
+/// matmul(Isa::detect(), &[&w], &x, &mut out, 2);
 /// assert!((out[0] - 32.0).abs() < 0.1 && (out[1] - 16.0).abs() < 0.1);
 /// ```
-pub fn matmul(
-    isa: Isa,
-    parts: &[&QMatrix],
-    x: &[ActBlock],
-    tokens: usize,
-    out: &mut [f32],
-    out_stride: usize,
-) {
-    let cols = parts.first().map_or(0, |p| p.cols);
-    assert!(parts.iter().all(|p| p.cols == cols), "parts differ in cols");
-    let bpr = cols / QK;
-    assert_eq!(x.len(), tokens * bpr, "activation shape");
+pub fn matmul(isa: Isa, parts: &[&QMatrix], x: &Activations, out: &mut [f32], out_stride: usize) {
+    let tokens = x.tokens();
+    assert!(
+        parts.iter().all(|p| p.blocks == x.blocks()),
+        "weight cols and activation width differ"
+    );
     let total_rows: usize = parts.iter().map(|p| p.rows).sum();
     assert!(total_rows <= out_stride, "out_stride too small");
     assert!(out.len() >= tokens.saturating_sub(1) * out_stride + total_rows);
-    // Task list: (part, first row) of every chunk, with the part's column offset.
+    // Task list: (part, first row) of every chunk, with the part's column offset. The chunking
+    // only decides which thread computes a row, never how, so it cannot change a result.
+    let threads = rayon::current_num_threads().max(1);
+    let row_chunk = total_rows
+        .div_ceil(threads * TASKS_PER_THREAD)
+        .next_multiple_of(MIN_ROW_CHUNK)
+        .max(MIN_ROW_CHUNK);
     let mut chunk_starts = Vec::with_capacity(parts.len() + 1);
     let mut n_chunks = 0;
     for p in parts {
         chunk_starts.push(n_chunks);
-        n_chunks += p.rows.div_ceil(ROW_CHUNK);
+        n_chunks += p.rows.div_ceil(row_chunk);
     }
     let offsets: Vec<usize> = parts
         .iter()
@@ -177,12 +242,12 @@ pub fn matmul(
         })
         .collect();
     let ptr = OutPtr(out.as_mut_ptr());
-    let act_row = |t: usize| &x[t * bpr..(t + 1) * bpr];
+    let act_row = |t: usize| x.row(t);
     (0..n_chunks).into_par_iter().for_each(|c| {
         let p = chunk_starts.partition_point(|&s| s <= c) - 1;
         let part = parts[p];
-        let first = (c - chunk_starts[p]) * ROW_CHUNK;
-        let rows = first..(first + ROW_CHUNK).min(part.rows);
+        let first = (c - chunk_starts[p]) * row_chunk;
+        let rows = first..(first + row_chunk).min(part.rows);
         let col0 = offsets[p];
         let write = |t: usize, r: usize, v: f32| {
             // SAFETY: (t, col0 + r) is inside `out` (asserted above) and owned by this task alone.
@@ -233,7 +298,6 @@ pub fn matmul(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::blocks::quantize_activations;
 
     fn matrix(rows: usize, cols: usize, seed: u32) -> QMatrix {
         let v: Vec<f32> = (0..rows * cols)
@@ -249,21 +313,23 @@ mod tests {
     #[test]
     fn batch_size_and_parts_never_change_an_output() {
         let isa = Isa::detect();
-        let (a, b) = (matrix(37, 64, 1), matrix(50, 64, 2));
+        let (a, b) = (matrix(37, 320, 1), matrix(50, 320, 2));
         let tokens = 7;
-        let xs: Vec<f32> = (0..tokens * 64)
+        let xs: Vec<f32> = (0..tokens * 320)
             .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
             .collect();
-        let mut x = vec![ActBlock::default(); tokens * 2];
-        quantize_activations(&xs, &mut x);
+        let mut x = Activations::new();
+        x.quantize(&xs, 320);
         let stride = 90;
         let mut all = vec![0f32; tokens * stride];
-        matmul(isa, &[&a, &b], &x, tokens, &mut all, stride);
+        matmul(isa, &[&a, &b], &x, &mut all, stride);
         for t in 0..tokens {
+            let mut one_x = Activations::new();
+            one_x.quantize(&xs[t * 320..(t + 1) * 320], 320);
             let mut one = vec![0f32; 87];
-            matmul(isa, &[&a, &b], &x[t * 2..t * 2 + 2], 1, &mut one, 87);
+            matmul(isa, &[&a, &b], &one_x, &mut one, 87);
             let mut only_b = vec![0f32; 50];
-            matmul(isa, &[&b], &x[t * 2..t * 2 + 2], 1, &mut only_b, 50);
+            matmul(isa, &[&b], &one_x, &mut only_b, 50);
             for r in 0..87 {
                 assert_eq!(one[r].to_bits(), all[t * stride + r].to_bits());
             }
@@ -271,6 +337,14 @@ mod tests {
                 assert_eq!(only_b[r].to_bits(), all[t * stride + 37 + r].to_bits());
             }
         }
+    }
+
+    #[test]
+    fn dequantized_rows_round_trip() {
+        let m = matrix(3, 320, 5);
+        let mut row = vec![0f32; 320];
+        m.dequantize_row(2, &mut row);
+        assert!(row.iter().all(|v| v.abs() <= 1.01));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::quant::{matmul, quantize_activations, ActBlock, QK};
+use crate::quant::{matmul, Activations};
 
 use super::math::{dot, rms_norm, silu, softmax};
 use super::weights::LlamaWeights;
@@ -141,7 +141,7 @@ impl LlamaWeights {
 
         let qkv_w = dim + 2 * kv_dim;
         let mut xn = vec![0f32; total * dim];
-        let mut acts = vec![ActBlock::default(); total * c.ffn_dim.max(dim) / QK];
+        let mut acts = Activations::new();
         let mut qkv = vec![0f32; total * qkv_w];
         let mut attn = vec![0f32; total * dim];
         let mut proj = vec![0f32; total * dim];
@@ -152,16 +152,9 @@ impl LlamaWeights {
         for (l, layer) in self.layers.iter().enumerate() {
             // Attention block.
             norm_rows(&x, &layer.attn_norm, c.eps, dim, &mut xn);
-            quantize_rows(&xn, dim, &mut acts[..total * dim / QK]);
+            acts.quantize(&xn, dim);
             let parts = [&layer.qkv[0], &layer.qkv[1], &layer.qkv[2]];
-            matmul(
-                isa,
-                &parts,
-                &acts[..total * dim / QK],
-                total,
-                &mut qkv,
-                qkv_w,
-            );
+            matmul(isa, &parts, &acts, &mut qkv, qkv_w);
             // Rotary embedding on q and k, then append k and v to each sequence's cache.
             for (s, span) in seqs.iter_mut().zip(&spans) {
                 for i in 0..span.n {
@@ -174,44 +167,23 @@ impl LlamaWeights {
                 }
             }
             self.attention(l, seqs, &spans, &qkv, &mut attn);
-            quantize_rows(&attn, dim, &mut acts[..total * dim / QK]);
-            matmul(
-                isa,
-                &[&layer.o],
-                &acts[..total * dim / QK],
-                total,
-                &mut proj,
-                dim,
-            );
+            acts.quantize(&attn, dim);
+            matmul(isa, &[&layer.o], &acts, &mut proj, dim);
             add_in_place(&mut x, &proj);
 
             // Feed-forward block.
             norm_rows(&x, &layer.ffn_norm, c.eps, dim, &mut xn);
-            quantize_rows(&xn, dim, &mut acts[..total * dim / QK]);
+            acts.quantize(&xn, dim);
             let parts = [&layer.gate_up[0], &layer.gate_up[1]];
             let f = c.ffn_dim;
-            matmul(
-                isa,
-                &parts,
-                &acts[..total * dim / QK],
-                total,
-                &mut gate_up,
-                2 * f,
-            );
+            matmul(isa, &parts, &acts, &mut gate_up, 2 * f);
             for (h, gu) in hidden.chunks_exact_mut(f).zip(gate_up.chunks_exact(2 * f)) {
                 for ((o, &g), &u) in h.iter_mut().zip(&gu[..f]).zip(&gu[f..]) {
                     *o = silu(g) * u;
                 }
             }
-            quantize_rows(&hidden, f, &mut acts[..total * f / QK]);
-            matmul(
-                isa,
-                &[&layer.down],
-                &acts[..total * f / QK],
-                total,
-                &mut proj,
-                dim,
-            );
+            acts.quantize(&hidden, f);
+            matmul(isa, &[&layer.down], &acts, &mut proj, dim);
             add_in_place(&mut x, &proj);
         }
         for (s, span) in seqs.iter_mut().zip(&spans) {
@@ -231,12 +203,11 @@ impl LlamaWeights {
                 &mut last[i * dim..(i + 1) * dim],
             );
         }
-        let mut last_acts = vec![ActBlock::default(); n * dim / QK];
-        quantize_rows(&last, dim, &mut last_acts);
+        acts.quantize(&last, dim);
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         let mut logits = vec![0f32; n * c.vocab];
         if n > 0 {
-            matmul(isa, &[head], &last_acts, n, &mut logits, c.vocab);
+            matmul(isa, &[head], &acts, &mut logits, c.vocab);
         }
         let mut rows = logits.chunks_exact(c.vocab);
         Ok((0..seqs.len())
@@ -302,12 +273,6 @@ impl LlamaWeights {
 fn norm_rows(x: &[f32], w: &[f32], eps: f32, dim: usize, out: &mut [f32]) {
     for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
         rms_norm(xr, w, eps, or);
-    }
-}
-
-fn quantize_rows(x: &[f32], width: usize, out: &mut [ActBlock]) {
-    for (xr, or) in x.chunks_exact(width).zip(out.chunks_exact_mut(width / QK)) {
-        quantize_activations(xr, or);
     }
 }
 
