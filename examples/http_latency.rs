@@ -1,4 +1,5 @@
-//! Per-call latency, local backend vs an inference server, uncached: `generate` of 32 tokens and
+//! Per-call latency, local backend vs an inference server (with and without llama-server's
+//! prompt cache), uncached: `generate` of 32 tokens and
 //! one review analysis (sentiment, summary, themes). Start a server first, e.g.
 //! `scripts/llama-server build && scripts/llama-server start 8089`, then (idle machine, one
 //! thread on each side):
@@ -79,6 +80,11 @@ async fn main() -> anyhow::Result<()> {
     let rounds: usize = args.next().map(|r| r.parse()).transpose()?.unwrap_or(3);
     let http: Arc<dyn Backend> = Arc::new(HttpBackend::connect(HttpConfig::new(&url)).await?);
     measure(&format!("http ({url})"), http, rounds).await?;
+    // llama-server's prompt cache: a shared prompt prefix (the few-shot sentiment prompt) is not
+    // recomputed; faster, but not bit-for-bit guaranteed (see HttpConfig::reuse_prompt_cache).
+    let reuse: Arc<dyn Backend> =
+        Arc::new(HttpBackend::connect(HttpConfig::new(&url).reuse_prompt_cache(true)).await?);
+    measure(&format!("http ({url}), prompt cache reused"), reuse, rounds).await?;
     let local: Arc<dyn Backend> =
         Arc::new(tokio::task::spawn_blocking(|| Engine::builder().build_backend()).await??);
     measure("local", local, rounds).await?;
