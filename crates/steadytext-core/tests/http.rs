@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use steadytext_core::http::{HttpBackend, HttpConfig, RetryPolicy};
+use steadytext_core::http::{ApiKey, HttpBackend, HttpConfig, RetryPolicy};
 use steadytext_core::{Cache, Engine, Error, GenerateOptions};
 
 const BUILD_HINT: &str = "scripts/llama-server build";
@@ -74,6 +74,10 @@ struct Server {
 
 impl Server {
     fn start(bin: &PathBuf, port: u16) -> Server {
+        Self::start_with(bin, port, &[])
+    }
+
+    fn start_with(bin: &PathBuf, port: u16, extra: &[&str]) -> Server {
         let model = steadytext_core::resolve_model(None)
             .expect("the default model (run scripts/fetch-model)");
         let child = Command::new(bin)
@@ -91,6 +95,7 @@ impl Server {
                 "--port",
             ])
             .arg(port.to_string())
+            .args(extra)
             .env("LD_LIBRARY_PATH", bin.parent().expect("bin dir"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -144,6 +149,7 @@ async fn setup(test: &str) -> Option<(tokio::sync::MutexGuard<'static, ()>, Serv
 
 fn config(url: &str) -> HttpConfig {
     HttpConfig::new(url)
+        .api_key(None) // whatever $STEADYTEXT_API_KEY says
         .request_timeout(Duration::from_secs(120))
         .retry(RetryPolicy {
             max_retries: 2,
@@ -524,4 +530,39 @@ async fn server_killed_and_restarted_mid_run() {
         before.text
     );
     drop(restarted);
+}
+
+#[tokio::test]
+async fn an_api_key_is_sent_and_never_printed() {
+    let Some((_guard, plain, bin)) = setup("api_key").await else {
+        return;
+    };
+    drop(plain);
+    let port = free_port();
+    let _server = tokio::task::spawn_blocking(move || {
+        Server::start_with(&bin, port, &["--api-key", "s3cret-key"])
+    })
+    .await
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let opts = GenerateOptions::default().max_tokens(4);
+
+    // Without the key the server refuses (its /props needs it): HTTP 401 with its message.
+    match HttpBackend::connect(config(&url)).await {
+        Err(Error::HttpStatus {
+            status, message, ..
+        }) => {
+            assert_eq!(status, 401);
+            assert!(message.contains("API Key"), "{message}");
+        }
+        other => panic!("expected HTTP 401, got {other:?}"),
+    }
+
+    let backend = HttpBackend::connect(config(&url).api_key(Some(ApiKey::new("s3cret-key"))))
+        .await
+        .unwrap();
+    assert!(!format!("{backend:?}").contains("s3cret"));
+    let engine = Engine::new(Arc::new(backend), Cache::disabled());
+    assert!(!format!("{engine:?}").contains("s3cret"));
+    engine.generate("Hi.", &opts).await.unwrap();
 }

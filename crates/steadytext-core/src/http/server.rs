@@ -130,10 +130,12 @@ pub(crate) async fn discover(transport: &Transport, config: &HttpConfig) -> Resu
         .to_string();
     let model_meta = entry.get("meta").cloned();
 
-    // llama-server answers /props; others answer 404 (or something without build_info).
+    // llama-server answers /props; others answer 404 (or something without build_info). Any
+    // other failure (e.g. 401 for a missing API key) is reported, not taken as "another server".
     let props = match transport.get("/props").await {
         Ok(p) if p.get("build_info").is_some() => Some(p),
-        Ok(_) | Err(Error::HttpStatus { .. }) | Err(Error::BadResponse { .. }) => None,
+        Ok(_) | Err(Error::BadResponse { .. }) => None,
+        Err(Error::HttpStatus { status, .. }) if matches!(status, 404 | 405 | 501) => None,
         Err(e) => return Err(e),
     };
     let kind = if props.is_some() {

@@ -35,10 +35,9 @@ impl Transport {
         if let Some(key) = &config.api_key {
             let mut value =
                 HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    Error::BadResponse {
-                        url: base_url.clone(),
-                        reason: "the API key is not a valid HTTP header value".into(),
-                    }
+                    Error::Unsupported(
+                        "an API key with characters not allowed in HTTP headers".into(),
+                    )
                 })?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
