@@ -135,7 +135,10 @@ pub(crate) async fn discover(transport: &Transport, config: &HttpConfig) -> Resu
     let props = match transport.get("/props").await {
         Ok(p) if p.get("build_info").is_some() => Some(p),
         Ok(_) | Err(Error::BadResponse { .. }) => None,
-        Err(Error::HttpStatus { status, .. }) if matches!(status, 404 | 405 | 501) => None,
+        Err(Error::HttpStatus {
+            status: 404 | 405 | 501,
+            ..
+        }) => None,
         Err(e) => return Err(e),
     };
     let kind = if props.is_some() {
