@@ -78,7 +78,9 @@ pub(crate) fn quantize_32(x: &[f32]) -> (f32, [i8; 32], i32) {
     let mut qs = [0i8; 32];
     let mut sum = 0i32;
     for (q, &v) in qs.iter_mut().zip(x) {
-        let r = (v * id).round().clamp(-127.0, 127.0) as i8;
+        // Round half away from zero without a libm call (`as` truncates toward zero).
+        let y = (v * id).clamp(-127.0, 127.0);
+        let r = (y + 0.5f32.copysign(y)) as i8;
         *q = r;
         sum += r as i32;
     }

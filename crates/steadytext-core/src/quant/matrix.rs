@@ -152,6 +152,7 @@ impl QMatrix {
     }
 
     /// Rows `rows` dotted with up to four activation rows.
+    #[inline(always)]
     fn rows_times<const T: usize>(
         &self,
         isa: Isa,
@@ -192,6 +193,7 @@ unsafe impl Sync for OutPtr {}
 impl OutPtr {
     /// # Safety
     /// `i` must be inside the output and written by one task only.
+    #[inline(always)]
     unsafe fn write(&self, i: usize, v: f32) {
         *self.0.add(i) = v;
     }
@@ -242,55 +244,45 @@ pub fn matmul(isa: Isa, parts: &[&QMatrix], x: &Activations, out: &mut [f32], ou
         })
         .collect();
     let ptr = OutPtr(out.as_mut_ptr());
-    let act_row = |t: usize| x.row(t);
     (0..n_chunks).into_par_iter().for_each(|c| {
         let p = chunk_starts.partition_point(|&s| s <= c) - 1;
         let part = parts[p];
         let first = (c - chunk_starts[p]) * row_chunk;
         let rows = first..(first + row_chunk).min(part.rows);
         let col0 = offsets[p];
-        let write = |t: usize, r: usize, v: f32| {
-            // SAFETY: (t, col0 + r) is inside `out` (asserted above) and owned by this task alone.
-            unsafe { ptr.write(t * out_stride + col0 + r, v) };
-        };
         let mut t = 0;
         while t < tokens {
-            match tokens - t {
-                1 => {
-                    part.rows_times::<1>(isa, rows.clone(), [act_row(t)], |r, v| write(t, r, v[0]));
-                    t += 1;
-                }
-                2 => {
-                    part.rows_times::<2>(
-                        isa,
-                        rows.clone(),
-                        [act_row(t), act_row(t + 1)],
-                        |r, v| {
-                            write(t, r, v[0]);
-                            write(t + 1, r, v[1]);
-                        },
-                    );
-                    t += 2;
-                }
-                3 => {
-                    let a = [act_row(t), act_row(t + 1), act_row(t + 2)];
-                    part.rows_times::<3>(isa, rows.clone(), a, |r, v| {
-                        for (i, &vi) in v.iter().enumerate() {
-                            write(t + i, r, vi);
-                        }
-                    });
-                    t += 3;
-                }
-                _ => {
-                    let a = [act_row(t), act_row(t + 1), act_row(t + 2), act_row(t + 3)];
-                    part.rows_times::<4>(isa, rows.clone(), a, |r, v| {
-                        for (i, &vi) in v.iter().enumerate() {
-                            write(t + i, r, vi);
-                        }
-                    });
-                    t += 4;
-                }
+            let n = (tokens - t).min(4);
+            match n {
+                1 => tile::<1>(part, isa, rows.clone(), x, t, ptr, out_stride, col0),
+                2 => tile::<2>(part, isa, rows.clone(), x, t, ptr, out_stride, col0),
+                3 => tile::<3>(part, isa, rows.clone(), x, t, ptr, out_stride, col0),
+                _ => tile::<4>(part, isa, rows.clone(), x, t, ptr, out_stride, col0),
             }
+            t += n;
+        }
+    });
+}
+
+/// Rows `rows` of `part` times activation rows `t0 .. t0 + T`, written to `out`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile<const T: usize>(
+    part: &QMatrix,
+    isa: Isa,
+    rows: std::ops::Range<usize>,
+    x: &Activations,
+    t0: usize,
+    out: OutPtr,
+    out_stride: usize,
+    col0: usize,
+) {
+    let acts: [ActRow<'_>; T] = std::array::from_fn(|i| x.row(t0 + i));
+    part.rows_times::<T>(isa, rows, acts, |r, v| {
+        for (i, &vi) in v.iter().enumerate() {
+            // SAFETY: (t0 + i, col0 + r) is inside `out` (asserted by `matmul`) and owned by
+            // this task alone.
+            unsafe { out.write((t0 + i) * out_stride + col0 + r, vi) };
         }
     });
 }
