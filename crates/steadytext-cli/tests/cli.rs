@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-const PROMPT: &str = "Summarize this customer review in one sentence: This product exceeded my \
-expectations. The quality is outstanding and the customer service was impeccable.";
+/// A prompt the default model answers at length (more than 40 tokens), so `--max-tokens` cuts it.
+const PROMPT: &str = "Write a short paragraph about why customers value fast shipping.";
 
 fn steadytext(cache: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());

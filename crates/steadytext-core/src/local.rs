@@ -88,6 +88,8 @@ pub(crate) struct LocalInner {
     context: usize,
     /// Tokenizer and end ids, built from the GGUF header on first use.
     loaded: OnceLock<Loaded>,
+    /// The GGUF header read by [`LocalBackend::load`], kept for the native weights load.
+    header: Mutex<Option<Content>>,
     model: Mutex<Option<ModelState>>,
     /// llguidance compiler over the tokenizer, built on first constrained request.
     constraints: OnceLock<ConstraintCompiler>,
@@ -144,6 +146,7 @@ impl LocalBackend {
             });
         }
         let (ct, _) = read_header(path)?;
+        tracing::debug!("GGUF header read in {:?}", start.elapsed());
         let arch = supported_architecture(&ct, path)?;
         let md_str = |k: &str| ct.metadata.get(k).and_then(|v| v.to_string().ok());
         let token_text = |key: &str| -> String {
@@ -170,6 +173,7 @@ impl LocalBackend {
             None => ChatTemplate::chatml(),
         };
         let fingerprint = model_fingerprint(path, options.artefact_dir.as_deref())?;
+        tracing::debug!("fingerprint after {:?}", start.elapsed());
         let identity = format!(
             "gguf/{arch}/{fingerprint}/{}/prefill-chunk{PREFILL_CHUNK}",
             options.kernels.name()
@@ -183,6 +187,7 @@ impl LocalBackend {
                 template,
                 context: context_length(&ct),
                 loaded: OnceLock::new(),
+                header: Mutex::new(None),
                 model: Mutex::new(None),
                 constraints: OnceLock::new(),
                 load_time: Mutex::new(start.elapsed()),
@@ -191,22 +196,31 @@ impl LocalBackend {
             }),
         };
         if !options.lazy {
-            let _ = this.loaded_with(Some(ct))?;
+            let _ = this.loaded_with(Some(&ct))?;
+            if options.kernels == Kernels::Native {
+                // The weights load reuses the header instead of parsing it again.
+                *this.inner.header.lock().unwrap_or_else(|p| p.into_inner()) = Some(ct);
+            }
             this.with_model(|_| Ok(()))?;
         }
         Ok(this)
     }
 
-    fn loaded_with(&self, header: Option<Content>) -> Result<&Loaded> {
+    fn loaded_with(&self, header: Option<&Content>) -> Result<&Loaded> {
         if let Some(l) = self.inner.loaded.get() {
             return Ok(l);
         }
         let start = Instant::now();
+        let read;
         let ct = match header {
             Some(ct) => ct,
-            None => read_header(&self.inner.path)?.0,
+            None => {
+                read = read_header(&self.inner.path)?.0;
+                &read
+            }
         };
-        let loaded = build_tokenizer(&ct)?;
+        let loaded = build_tokenizer(ct)?;
+        tracing::debug!("tokenizer built in {:?}", start.elapsed());
         *self
             .inner
             .load_time
@@ -306,7 +320,16 @@ impl LocalBackend {
             )));
             let model: Box<dyn LanguageModel> = match self.inner.options.kernels {
                 Kernels::Native => {
-                    let weights = Arc::new(LlamaWeights::load(&self.inner.path)?);
+                    let header = self
+                        .inner
+                        .header
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                    let weights = Arc::new(match header {
+                        Some(ct) => LlamaWeights::from_header(&self.inner.path, &ct)?,
+                        None => LlamaWeights::load(&self.inner.path)?,
+                    });
                     let loaded = self.loaded()?;
                     let scheduler = Scheduler::start(
                         weights.clone(),

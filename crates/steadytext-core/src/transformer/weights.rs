@@ -4,6 +4,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::GgmlDType;
 use candle_core::Device;
@@ -140,13 +141,21 @@ impl LlamaConfig {
     }
 }
 
-struct TensorReader<'a, R> {
+/// Reads tensors of one GGUF file. Every read opens its own handle, so matrices load and
+/// repack in parallel without holding the whole file in memory.
+struct TensorReader<'a> {
     ct: &'a Content,
-    reader: &'a mut R,
     path: &'a Path,
 }
 
-impl<R: Read + Seek> TensorReader<'_, R> {
+/// One tensor's bytes as stored in the file.
+struct RawTensor {
+    dtype: GgmlDType,
+    dims: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl TensorReader<'_> {
     fn err(&self, reason: String) -> Error {
         Error::ModelLoad {
             path: self.path.to_path_buf(),
@@ -154,7 +163,7 @@ impl<R: Read + Seek> TensorReader<'_, R> {
         }
     }
 
-    fn raw(&mut self, name: &str) -> Result<(GgmlDType, Vec<usize>, Vec<u8>)> {
+    fn raw(&self, name: &str) -> Result<RawTensor> {
         let info = self
             .ct
             .tensor_infos
@@ -163,107 +172,136 @@ impl<R: Read + Seek> TensorReader<'_, R> {
         let dims = info.shape.dims().to_vec();
         let elems: usize = dims.iter().product();
         let dtype = info.ggml_dtype;
-        let bytes = elems / dtype.block_size() * dtype.type_size();
-        let mut buf = vec![0u8; bytes];
-        self.reader
-            .seek(SeekFrom::Start(self.ct.tensor_data_offset + info.offset))
-            .and_then(|_| self.reader.read_exact(&mut buf))
+        let mut bytes = vec![0u8; elems / dtype.block_size() * dtype.type_size()];
+        std::fs::File::open(self.path)
+            .and_then(|mut f| {
+                f.seek(SeekFrom::Start(self.ct.tensor_data_offset + info.offset))?;
+                f.read_exact(&mut bytes)
+            })
             .map_err(|e| self.err(format!("reading {name}: {e}")))?;
-        Ok((dtype, dims, buf))
+        Ok(RawTensor { dtype, dims, bytes })
     }
 
-    fn vector(&mut self, name: &str, len: usize) -> Result<Vec<f32>> {
-        let (dtype, dims, bytes) = self.raw(name)?;
-        if dims.iter().product::<usize>() != len {
-            return Err(self.err(format!("{name}: shape {dims:?}, expected {len}")));
+    /// Every value of a tensor in a format without a native kernel, as f32 (through candle).
+    fn dequantized(&self, name: &str, raw: RawTensor) -> Result<Vec<f32>> {
+        qtensor_from_ggml(raw.dtype, &raw.bytes, raw.dims, &Device::Cpu)
+            .and_then(|t| t.dequantize(&Device::Cpu))
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| self.err(format!("{name}: {e}")))
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let raw = self.raw(name)?;
+        if raw.dims.iter().product::<usize>() != len {
+            return Err(self.err(format!("{name}: shape {:?}, expected {len}", raw.dims)));
         }
-        match dtype {
-            GgmlDType::F32 => Ok(bytes
+        match raw.dtype {
+            GgmlDType::F32 => Ok(raw
+                .bytes
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect()),
-            _ => {
-                let t = self
-                    .ct
-                    .tensor(self.reader, name, &Device::Cpu)
-                    .and_then(|t| t.dequantize(&Device::Cpu))
-                    .and_then(|t| t.flatten_all())
-                    .and_then(|t| t.to_vec1::<f32>())
-                    .map_err(|e| self.err(format!("{name}: {e}")))?;
-                Ok(t)
-            }
+            _ => self.dequantized(name, raw),
         }
     }
 
-    /// A `rows × cols` matrix; `requantized` collects names converted lossily.
-    fn matrix(
-        &mut self,
-        name: &str,
-        rows: usize,
-        cols: usize,
-        requantized: &mut Vec<String>,
-    ) -> Result<QMatrix> {
-        let (dtype, dims, bytes) = self.raw(name)?;
-        if dims != [rows, cols] {
-            return Err(self.err(format!("{name}: shape {dims:?}, expected [{rows}, {cols}]")));
+    /// A `rows × cols` matrix, and its name when it was converted lossily.
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<(QMatrix, Option<String>)> {
+        let raw = self.raw(name)?;
+        if raw.dims != [rows, cols] {
+            return Err(self.err(format!(
+                "{name}: shape {:?}, expected [{rows}, {cols}]",
+                raw.dims
+            )));
         }
-        let data = match dtype {
-            GgmlDType::Q4_0 => Some(QData::Q4(blocks::from_q4_0(&bytes))),
-            GgmlDType::Q4_1 => Some(QData::Q4(blocks::from_q4_1(&bytes))),
-            GgmlDType::Q4K => Some(QData::Q4(blocks::from_q4_k(&bytes))),
-            GgmlDType::Q8_0 => Some(QData::Q8(blocks::from_q8_0(&bytes))),
+        let data = match raw.dtype {
+            GgmlDType::Q4_0 => Some(QData::Q4(blocks::from_q4_0(&raw.bytes))),
+            GgmlDType::Q4_1 => Some(QData::Q4(blocks::from_q4_1(&raw.bytes))),
+            GgmlDType::Q4K => Some(QData::Q4(blocks::from_q4_k(&raw.bytes))),
+            GgmlDType::Q8_0 => Some(QData::Q8(blocks::from_q8_0(&raw.bytes))),
             _ => None,
         };
         match data {
             Some(d) => QMatrix::new(rows, cols, d)
+                .map(|m| (m, None))
                 .ok_or_else(|| self.err(format!("{name}: bad block count"))),
             None => {
-                requantized.push(format!("{name} ({dtype:?})"));
-                let values = self
-                    .ct
-                    .tensor(self.reader, name, &Device::Cpu)
-                    .and_then(|t| t.dequantize(&Device::Cpu))
-                    .and_then(|t| t.flatten_all())
-                    .and_then(|t| t.to_vec1::<f32>())
-                    .map_err(|e| self.err(format!("{name}: {e}")))?;
+                let lossy = format!("{name} ({:?})", raw.dtype);
+                let values = self.dequantized(name, raw)?;
                 QMatrix::quantize_q8(rows, cols, &values)
+                    .map(|m| (m, Some(lossy)))
                     .ok_or_else(|| self.err(format!("{name}: cols {cols} not a multiple of 32")))
             }
         }
     }
 }
 
+/// The matrices of one transformer block, in the order [`LlamaWeights::load`] assembles them.
+const LAYER_MATRICES: [&str; 7] = [
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+];
+
 impl LlamaWeights {
     /// Load the llama GGUF at `path`.
     pub fn load(path: &Path) -> Result<Self> {
-        let (ct, mut reader) = read_header(path)?;
-        supported_architecture(&ct, path)?;
-        let config = LlamaConfig::from_gguf(&ct, path)?;
-        let mut requantized = Vec::new();
-        let mut tr = TensorReader {
-            ct: &ct,
-            reader: &mut reader,
-            path,
-        };
+        let (ct, _) = read_header(path)?;
+        Self::from_header(path, &ct)
+    }
+
+    /// Load the weights of the GGUF at `path` whose header was already read (`ct`). Matrices
+    /// are read and repacked in parallel on the rayon pool.
+    pub fn from_header(path: &Path, ct: &Content) -> Result<Self> {
+        let start = std::time::Instant::now();
+        supported_architecture(ct, path)?;
+        let config = LlamaConfig::from_gguf(ct, path)?;
         let c = &config;
-        let embed = tr.matrix("token_embd.weight", c.vocab, c.dim, &mut requantized)?;
-        let lm_head = if ct.tensor_infos.contains_key("output.weight") {
-            Some(tr.matrix("output.weight", c.vocab, c.dim, &mut requantized)?)
-        } else {
-            None
-        };
-        let out_norm = tr.vector("output_norm.weight", c.dim)?;
+        let tr = TensorReader { ct, path };
+        let tied = !ct.tensor_infos.contains_key("output.weight");
+        let mut specs = vec![("token_embd.weight".to_string(), c.vocab, c.dim)];
+        if !tied {
+            specs.push(("output.weight".to_string(), c.vocab, c.dim));
+        }
+        for l in 0..c.layers {
+            for m in LAYER_MATRICES {
+                let (rows, cols) = match m {
+                    "attn_q" | "attn_output" => (c.dim, c.dim),
+                    "attn_k" | "attn_v" => (c.kv_dim(), c.dim),
+                    "ffn_gate" | "ffn_up" => (c.ffn_dim, c.dim),
+                    _ => (c.dim, c.ffn_dim),
+                };
+                specs.push((format!("blk.{l}.{m}.weight"), rows, cols));
+            }
+        }
+        // Largest first, so the embedding does not finish last on one thread.
+        let mut order: Vec<usize> = (0..specs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(specs[i].1 * specs[i].2));
+        let mut loaded: Vec<(usize, (QMatrix, Option<String>))> = order
+            .into_par_iter()
+            .map(|i| {
+                let (name, rows, cols) = &specs[i];
+                tr.matrix(name, *rows, *cols).map(|m| (i, m))
+            })
+            .collect::<Result<_>>()?;
+        loaded.sort_by_key(|(i, _)| *i);
+        let mut requantized = Vec::new();
+        let mut matrices = loaded.into_iter().map(|(_, (m, lossy))| {
+            requantized.extend(lossy);
+            m
+        });
+        let mut next = || matrices.next().expect("one matrix per spec");
+        let embed = next();
+        let lm_head = (!tied).then(&mut next);
         let mut layers = Vec::with_capacity(c.layers);
         for l in 0..c.layers {
             let n = |s: &str| format!("blk.{l}.{s}.weight");
-            let mut m = |s: &str, rows, cols| tr.matrix(&n(s), rows, cols, &mut requantized);
-            let q = m("attn_q", c.dim, c.dim)?;
-            let k = m("attn_k", c.kv_dim(), c.dim)?;
-            let v = m("attn_v", c.kv_dim(), c.dim)?;
-            let o = m("attn_output", c.dim, c.dim)?;
-            let gate = m("ffn_gate", c.ffn_dim, c.dim)?;
-            let up = m("ffn_up", c.ffn_dim, c.dim)?;
-            let down = m("ffn_down", c.dim, c.ffn_dim)?;
+            let [q, k, v, o, gate, up, down] = std::array::from_fn(|_| next());
             layers.push(Layer {
                 attn_norm: tr.vector(&n("attn_norm"), c.dim)?,
                 qkv: [q, k, v],
@@ -273,7 +311,11 @@ impl LlamaWeights {
                 down,
             });
         }
+        drop(next);
+        drop(matrices);
+        let out_norm = tr.vector("output_norm.weight", c.dim)?;
         let rope = Rope::new(c.head_dim, c.rope_base, c.context);
+        tracing::debug!("weights loaded in {:?}", start.elapsed());
         if !requantized.is_empty() {
             tracing::info!(
                 "re-quantised to 8 bits (no native kernel): {}",
