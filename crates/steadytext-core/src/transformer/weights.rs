@@ -290,11 +290,11 @@ impl LlamaWeights {
             })
             .collect::<Result<_>>()?;
         loaded.sort_by_key(|(i, _)| *i);
-        let mut requantized = Vec::new();
-        let mut matrices = loaded.into_iter().map(|(_, (m, lossy))| {
-            requantized.extend(lossy);
-            m
-        });
+        let requantized: Vec<String> = loaded
+            .iter_mut()
+            .filter_map(|(_, (_, lossy))| lossy.take())
+            .collect();
+        let mut matrices = loaded.into_iter().map(|(_, (m, _))| m);
         let mut next = || matrices.next().expect("one matrix per spec");
         let embed = next();
         let lm_head = (!tied).then(&mut next);
@@ -311,8 +311,6 @@ impl LlamaWeights {
                 down,
             });
         }
-        drop(next);
-        drop(matrices);
         let out_norm = tr.vector("output_norm.weight", c.dim)?;
         let rope = Rope::new(c.head_dim, c.rope_base, c.context);
         tracing::debug!("weights loaded in {:?}", start.elapsed());
