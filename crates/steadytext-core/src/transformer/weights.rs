@@ -237,17 +237,6 @@ impl TensorReader<'_> {
     }
 }
 
-/// The matrices of one transformer block, in the order [`LlamaWeights::load`] assembles them.
-const LAYER_MATRICES: [&str; 7] = [
-    "attn_q",
-    "attn_k",
-    "attn_v",
-    "attn_output",
-    "ffn_gate",
-    "ffn_up",
-    "ffn_down",
-];
-
 impl LlamaWeights {
     /// Load the llama GGUF at `path`.
     pub fn load(path: &Path) -> Result<Self> {
@@ -268,14 +257,18 @@ impl LlamaWeights {
         if !tied {
             specs.push(("output.weight".to_string(), c.vocab, c.dim));
         }
+        // The matrices of one block, in the order they are assembled into a `Layer` below.
+        let block = [
+            ("attn_q", c.dim, c.dim),
+            ("attn_k", c.kv_dim(), c.dim),
+            ("attn_v", c.kv_dim(), c.dim),
+            ("attn_output", c.dim, c.dim),
+            ("ffn_gate", c.ffn_dim, c.dim),
+            ("ffn_up", c.ffn_dim, c.dim),
+            ("ffn_down", c.dim, c.ffn_dim),
+        ];
         for l in 0..c.layers {
-            for m in LAYER_MATRICES {
-                let (rows, cols) = match m {
-                    "attn_q" | "attn_output" => (c.dim, c.dim),
-                    "attn_k" | "attn_v" => (c.kv_dim(), c.dim),
-                    "ffn_gate" | "ffn_up" => (c.ffn_dim, c.dim),
-                    _ => (c.dim, c.ffn_dim),
-                };
+            for (m, rows, cols) in block {
                 specs.push((format!("blk.{l}.{m}.weight"), rows, cols));
             }
         }
