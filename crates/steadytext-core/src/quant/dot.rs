@@ -1,23 +1,32 @@
-//! Dot products of one quantised weight row with up to four activation rows.
+//! Dot products of one quantised weight row with up to eight activation rows.
 //!
-//! Blocks are taken in groups of eight ([`GROUP`]). For a group, the eight scale products
-//! `d_w·d_a` are formed with one vector multiply, and the offset terms `m_w·s_a` go into eight
-//! per-lane accumulators with one fused multiply-add. Then, per block, eight exact integer partial
-//! sums (lane `l` covers values `4l .. 4l+3` of the block's 32 bytes) are converted to `f32` and
-//! added to eight per-lane accumulators with one fused multiply-add by the block's scale product.
-//! At the end both sets of lanes are reduced in a fixed tree order. The portable kernel performs
-//! exactly these operations, so AVX2, AVX-512 VNNI and portable results are bit-identical; and
-//! because each output goes through the same operations whichever tile it is computed in (1, 2, 3
-//! or 4 activation rows), results never depend on batch size or thread count.
+//! Blocks are stored interleaved in subgroups of eight (and, at the end of a row, four, two or
+//! one; see [`super::interleave`]), so integer multiply-adds leave each block's exact integer dot
+//! product in its own 32-bit lane. Per group of eight blocks and activation row the kernel then
+//! does, on eight lanes at once (lane `j` = block `j` of the group):
+//!
+//! ```text
+//! acc[j] = fma(d_w[j]·d_a[j], isum[j], acc[j])      // the block's scaled dot product
+//! acc[j] = fma(m_w[j], s_a[j], acc[j])              // four-bit offsets: m·(d_a·Σq_a)
+//! ```
+//!
+//! and at the end reduces the eight lanes in a fixed tree order. Blocks after the last full group
+//! get their integer sums by folding lanes (exact) and go through the same two steps as one more
+//! group, with zero scales and sums in the lanes they do not fill. Integer sums are exact in any order, and every
+//! instruction set (AVX-512 VNNI, AVX2, portable) performs the same floating-point operations in
+//! the same order, so results are bit-identical across them; each output goes through the same
+//! operations whichever tile (1 to 8 activation rows) it is computed in, so results never depend
+//! on batch size or thread count.
 
 use super::activations::{ActRow, GROUP};
+use super::interleave::{full_blocks, subgroups};
 
-/// One row of four-bit weights (`w = d·q + m`): 16 bytes of nibbles per block (low nibble =
-/// value `j`, high nibble = value `j + 16`), and `d`, `m` per block padded with zeros to a
-/// multiple of [`GROUP`].
+/// One row of four-bit weights (`w = d·q + m`) in the kernels' layout
+/// ([`super::interleave::pack_q4_row`]), with `d`, `m` per block padded with zeros to a multiple
+/// of [`GROUP`].
 #[derive(Debug, Clone, Copy)]
 pub struct Q4Row<'a> {
-    /// Packed nibbles per block.
+    /// Packed nibbles, 16 bytes per block.
     pub qs: &'a [[u8; 16]],
     /// Scales (padded).
     pub d: &'a [f32],
@@ -25,10 +34,11 @@ pub struct Q4Row<'a> {
     pub m: &'a [f32],
 }
 
-/// One row of eight-bit weights (`w = d·q`), scales padded as in [`Q4Row`].
+/// One row of eight-bit weights (`w = d·q`) in the kernels' layout
+/// ([`super::interleave::pack_q8_row`]), scales padded as in [`Q4Row`].
 #[derive(Debug, Clone, Copy)]
 pub struct Q8Row<'a> {
-    /// Values per block.
+    /// Values, 32 per block.
     pub qs: &'a [[i8; 32]],
     /// Scales (padded).
     pub d: &'a [f32],
@@ -93,6 +103,15 @@ impl Isa {
             Isa::Avx512Vnni => "avx512vnni",
         }
     }
+
+    /// The most activation rows one kernel call takes on this instruction set (its registers
+    /// hold two accumulators per row). Tiling never changes a result.
+    pub fn max_tile(self) -> usize {
+        match self {
+            Isa::Avx512Vnni => 8,
+            _ => 4,
+        }
+    }
 }
 
 /// The fixed reduction of eight lanes: (l_i + l_{i+4}), then pairs (0,2), (1,3), then the two.
@@ -107,72 +126,236 @@ fn check_shapes<const T: usize>(blocks: usize, padded: usize, a: &[ActRow<'_>; T
     assert!(padded.is_multiple_of(GROUP) && padded >= blocks && padded < blocks + GROUP);
     for x in a {
         assert!(x.qs.len() == blocks && x.d.len() == padded && x.s.len() == padded);
+        assert_eq!(x.sum.len(), padded);
+    }
+}
+
+/// Rows of a four-bit matrix as the kernels walk them: row `r` is `qs[r·blocks ..]`, with scales
+/// and offsets at `d[r·padded ..]`, `m[r·padded ..]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Q4Rows<'a> {
+    pub qs: &'a [[u8; 16]],
+    pub d: &'a [f32],
+    pub m: &'a [f32],
+    pub blocks: usize,
+    pub padded: usize,
+}
+
+impl<'a> Q4Rows<'a> {
+    /// # Safety
+    /// Row `r` exists.
+    #[inline(always)]
+    unsafe fn row(&self, r: usize) -> Q4Row<'a> {
+        let (nb, np) = (self.blocks, self.padded);
+        // SAFETY: the caller promises row `r` exists.
+        unsafe {
+            Q4Row {
+                qs: self.qs.get_unchecked(r * nb..(r + 1) * nb),
+                d: self.d.get_unchecked(r * np..(r + 1) * np),
+                m: self.m.get_unchecked(r * np..(r + 1) * np),
+            }
+        }
+    }
+}
+
+/// Rows of an eight-bit matrix, as [`Q4Rows`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Q8Rows<'a> {
+    pub qs: &'a [[i8; 32]],
+    pub d: &'a [f32],
+    pub blocks: usize,
+    pub padded: usize,
+}
+
+impl<'a> Q8Rows<'a> {
+    /// # Safety
+    /// Row `r` exists.
+    #[inline(always)]
+    unsafe fn row(&self, r: usize) -> Q8Row<'a> {
+        let (nb, np) = (self.blocks, self.padded);
+        // SAFETY: the caller promises row `r` exists.
+        unsafe {
+            Q8Row {
+                qs: self.qs.get_unchecked(r * nb..(r + 1) * nb),
+                d: self.d.get_unchecked(r * np..(r + 1) * np),
+            }
+        }
     }
 }
 
 /// `w · a[t]` for each `t`, four-bit weights.
-#[inline]
 pub fn dot_q4<const T: usize>(isa: Isa, w: Q4Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
     check_shapes(w.qs.len(), w.d.len(), &a);
     assert_eq!(w.m.len(), w.d.len());
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::detect`/`supported` only return these when the CPU has the features;
-        // shapes checked above.
-        Isa::Avx2 => unsafe { x86::dot_q4_avx2(w, a) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni => unsafe { x86::dot_q4_vnni(w, a) },
-        _ => dot_q4_portable(w, a),
+    let m = Q4Rows {
+        qs: w.qs,
+        d: w.d,
+        m: w.m,
+        blocks: w.qs.len(),
+        padded: w.d.len(),
+    };
+    let mut out = [0f32; T];
+    // SAFETY: shapes checked above; one row, written to `out[t]`.
+    unsafe { q4_rows(isa, m, 0..1, a, out.as_mut_ptr(), 1) };
+    out
+}
+
+/// Rows `rows` of `m` times `a[t]`, written to `out[t · stride + r]`.
+///
+/// # Safety
+/// The rows exist; every activation row has `m.blocks` blocks, and `m` and the rows pad their
+/// scales to the same multiple of [`GROUP`] (as [`super::QMatrix`] and [`super::Activations`]
+/// build them); `out` is valid for every element written and no one else writes them.
+#[inline(always)]
+pub(crate) unsafe fn q4_rows<const T: usize>(
+    isa: Isa,
+    m: Q4Rows<'_>,
+    rows: std::ops::Range<usize>,
+    a: [ActRow<'_>; T],
+    out: *mut f32,
+    stride: usize,
+) {
+    // SAFETY: `Isa::detect`/`supported` only return the SIMD sets when the CPU has them; the
+    // rest is the caller's promise.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86::dot_q4_avx2(m, rows, a, out, stride),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => x86::dot_q4_vnni(m, rows, a, out, stride),
+            _ => portable_rows(rows, out, stride, |r| dot_q4_portable(m.row(r), a)),
+        }
+    }
+}
+
+/// `row(r)[t]` written to `out[t · stride + r]` for every row.
+///
+/// # Safety
+/// `out` is valid for every element written.
+#[inline(always)]
+unsafe fn portable_rows<const T: usize>(
+    rows: std::ops::Range<usize>,
+    out: *mut f32,
+    stride: usize,
+    row: impl Fn(usize) -> [f32; T],
+) {
+    for r in rows {
+        for (t, v) in row(r).into_iter().enumerate() {
+            // SAFETY: the caller's promise.
+            unsafe { *out.add(t * stride + r) = v };
+        }
     }
 }
 
 /// `w · a[t]` for each `t`, eight-bit weights.
-#[inline]
 pub fn dot_q8<const T: usize>(isa: Isa, w: Q8Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
     check_shapes(w.qs.len(), w.d.len(), &a);
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `dot_q4`.
-        Isa::Avx2 => unsafe { x86::dot_q8_avx2(w, a) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni => unsafe { x86::dot_q8_vnni(w, a) },
-        _ => dot_q8_portable(w, a),
+    let m = Q8Rows {
+        qs: w.qs,
+        d: w.d,
+        blocks: w.qs.len(),
+        padded: w.d.len(),
+    };
+    let mut out = [0f32; T];
+    // SAFETY: shapes checked above; one row, written to `out[t]`.
+    unsafe { q8_rows(isa, m, 0..1, a, out.as_mut_ptr(), 1) };
+    out
+}
+
+/// [`q4_rows`] for eight-bit weights.
+///
+/// # Safety
+/// As for [`q4_rows`].
+#[inline(always)]
+pub(crate) unsafe fn q8_rows<const T: usize>(
+    isa: Isa,
+    m: Q8Rows<'_>,
+    rows: std::ops::Range<usize>,
+    a: [ActRow<'_>; T],
+    out: *mut f32,
+    stride: usize,
+) {
+    // SAFETY: as in `q4_rows`.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86::dot_q8_avx2(m, rows, a, out, stride),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => x86::dot_q8_vnni(m, rows, a, out, stride),
+            _ => portable_rows(rows, out, stride, |r| dot_q8_portable(m.row(r), a)),
+        }
     }
 }
 
-/// The portable four-bit kernel (the same operations as the SIMD ones, lane by lane).
-#[allow(clippy::needless_range_loop)] // indices mirror the SIMD lanes
-pub fn dot_q4_portable<const T: usize>(w: Q4Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
-    let nb = w.qs.len();
-    let mut acc = [[0f32; 8]; T];
-    let mut accm = [[0f32; 8]; T];
-    for g in (0..w.d.len()).step_by(GROUP) {
-        let mut sc = [[0f32; 8]; T];
-        for t in 0..T {
-            for l in 0..8 {
-                sc[t][l] = w.d[g + l] * a[t].d[g + l];
-                accm[t][l] = w.m[g + l].mul_add(a[t].s[g + l], accm[t][l]);
-            }
-        }
-        for j in 0..GROUP.min(nb - g) {
-            let b = g + j;
-            let mut wv = [0i32; 32];
-            for k in 0..16 {
-                wv[k] = (w.qs[b][k] & 0x0F) as i32;
-                wv[k + 16] = (w.qs[b][k] >> 4) as i32;
-            }
-            for t in 0..T {
-                for l in 0..8 {
-                    let mut s = 0i32;
-                    for k in 4 * l..4 * l + 4 {
-                        s += wv[k] * a[t].qs[b][k] as i32;
-                    }
-                    acc[t][l] = sc[t][j].mul_add(s as f32, acc[t][l]);
+/// Four-bit value `i` of a block in GGUF's nibble order.
+#[inline(always)]
+fn nibble(qs: &[u8; 16], i: usize) -> i32 {
+    if i < 16 {
+        (qs[i] & 0x0F) as i32
+    } else {
+        (qs[i - 16] >> 4) as i32
+    }
+}
+
+/// Four-bit value at byte `byte` of vector `v` of the subgroup at block `o` with `n` blocks.
+#[inline(always)]
+fn q4_at(qs: &[[u8; 16]], o: usize, n: usize, v: usize, byte: usize) -> i32 {
+    if n == 1 {
+        return nibble(&qs[o], byte);
+    }
+    let e = qs[o + 2 * (v / 2) + byte / 16][byte % 16];
+    (if v.is_multiple_of(2) {
+        e & 0x0F
+    } else {
+        e >> 4
+    }) as i32
+}
+
+/// Exact integer dot products per block for the scale group at block `g`: `isum[t][j]` is block
+/// `g + j` times activation row `t`; `wq(o, n, v, byte)` reads a weight.
+#[inline(always)]
+fn group_sums<const T: usize>(
+    nb: usize,
+    g: usize,
+    a: &[ActRow<'_>; T],
+    wq: impl Fn(usize, usize, usize, usize) -> i32,
+) -> [[i32; 8]; T] {
+    let mut isum = [[0i32; 8]; T];
+    // Subgroups never straddle a group of eight: full groups are one, the tail lies in the last.
+    for (o, n) in subgroups(nb).filter(|&(o, _)| (g..g + GROUP).contains(&o)) {
+        for v in 0..n {
+            for byte in 0..32 {
+                let j = o - g + (byte / 4) % n;
+                let w = wq(o, n, v, byte);
+                for t in 0..T {
+                    isum[t][j] += w * a[t].qs[o + v][byte] as i32;
                 }
             }
         }
     }
-    std::array::from_fn(|t| reduce_lanes(acc[t]) + reduce_lanes(accm[t]))
+    isum
+}
+
+/// The portable four-bit kernel (the same floating-point operations as the SIMD ones).
+#[allow(clippy::needless_range_loop)] // indices mirror the SIMD lanes
+pub fn dot_q4_portable<const T: usize>(w: Q4Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
+    let nb = w.qs.len();
+    let mut acc = [[0f32; 8]; T];
+    for g in (0..w.d.len()).step_by(GROUP) {
+        let isum = group_sums(nb, g, &a, |o, n, v, byte| q4_at(w.qs, o, n, v, byte));
+        for t in 0..T {
+            for l in 0..8 {
+                let sc = w.d[g + l] * a[t].d[g + l];
+                acc[t][l] = sc.mul_add(isum[t][l] as f32, acc[t][l]);
+                acc[t][l] = w.m[g + l].mul_add(a[t].s[g + l], acc[t][l]);
+            }
+        }
+    }
+    let mut out = [0f32; T];
+    for t in 0..T {
+        out[t] = reduce_lanes(acc[t]);
+    }
+    out
 }
 
 /// The portable eight-bit kernel.
@@ -181,32 +364,26 @@ pub fn dot_q8_portable<const T: usize>(w: Q8Row<'_>, a: [ActRow<'_>; T]) -> [f32
     let nb = w.qs.len();
     let mut acc = [[0f32; 8]; T];
     for g in (0..w.d.len()).step_by(GROUP) {
-        let mut sc = [[0f32; 8]; T];
+        let isum = group_sums(nb, g, &a, |o, _, v, byte| w.qs[o + v][byte] as i32);
         for t in 0..T {
             for l in 0..8 {
-                sc[t][l] = w.d[g + l] * a[t].d[g + l];
-            }
-        }
-        for j in 0..GROUP.min(nb - g) {
-            let b = g + j;
-            for t in 0..T {
-                for l in 0..8 {
-                    let mut s = 0i32;
-                    for k in 4 * l..4 * l + 4 {
-                        s += w.qs[b][k] as i32 * a[t].qs[b][k] as i32;
-                    }
-                    acc[t][l] = sc[t][j].mul_add(s as f32, acc[t][l]);
-                }
+                let sc = w.d[g + l] * a[t].d[g + l];
+                acc[t][l] = sc.mul_add(isum[t][l] as f32, acc[t][l]);
             }
         }
     }
-    std::array::from_fn(|t| reduce_lanes(acc[t]))
+    let mut out = [0f32; T];
+    for t in 0..T {
+        out[t] = reduce_lanes(acc[t]);
+    }
+    out
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{reduce_lanes, ActRow, Q4Row, Q8Row, GROUP};
+    use super::{full_blocks, reduce_lanes, ActRow, Q4Row, Q4Rows, Q8Row, Q8Rows, GROUP};
     use std::arch::x86_64::*;
+    use std::ops::Range;
 
     #[inline(always)]
     unsafe fn lanes(v: __m256) -> [f32; 8] {
@@ -215,7 +392,37 @@ mod x86 {
         out
     }
 
-    /// Expand 16 bytes of nibbles into 32 bytes: low nibbles, then high nibbles.
+    #[inline(always)]
+    unsafe fn load32<E>(p: *const E) -> __m256i {
+        _mm256_loadu_si256(p as *const __m256i)
+    }
+
+    /// The per-block sums of a subgroup of `n` blocks (lane `l` holds part of block `l mod n`),
+    /// folded (exactly) and stored to `dst[0 .. n]`.
+    #[inline(always)]
+    unsafe fn store_folded(v: __m256i, n: usize, dst: *mut i32) {
+        if n == 8 {
+            return _mm256_storeu_si256(dst as *mut __m256i, v);
+        }
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        if n == 4 {
+            return _mm_storeu_si128(dst as *mut __m128i, s);
+        }
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b11_10_11_10));
+        if n == 2 {
+            return _mm_storel_epi64(dst as *mut __m128i, s);
+        }
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_01_01_01));
+        *dst = _mm_cvtsi128_si32(s);
+    }
+
+    /// The subgroups after the last full group: `(offset from it, blocks)`.
+    #[inline(always)]
+    fn tail_parts(rest: usize) -> [(usize, usize); 3] {
+        [(0, rest & 4), (rest & 4, rest & 2), (rest & 6, rest & 1)]
+    }
+
+    /// A natural-order block of nibbles as 32 bytes: low nibbles, then high nibbles.
     #[inline(always)]
     unsafe fn expand_nibbles(qs: &[u8; 16]) -> __m256i {
         let m4 = _mm_set1_epi8(0x0F);
@@ -225,106 +432,295 @@ mod x86 {
         _mm256_set_m128i(hi, lo)
     }
 
+    /// `acc += (d_w·d_a)·isum`, then, with offsets, `acc += m_w·s_a`, on one group's lanes.
     #[inline(always)]
-    unsafe fn load_bytes(q: &[i8; 32]) -> __m256i {
-        _mm256_loadu_si256(q.as_ptr() as *const __m256i)
+    unsafe fn scale_group(
+        acc: __m256,
+        isum: __m256i,
+        dw: __m256,
+        mw: Option<__m256>,
+        a: &ActRow<'_>,
+        g: usize,
+    ) -> __m256 {
+        let sc = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d.as_ptr().add(g)));
+        let acc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(isum), acc);
+        match mw {
+            Some(mw) => _mm256_fmadd_ps(mw, _mm256_loadu_ps(a.s.as_ptr().add(g)), acc),
+            None => acc,
+        }
     }
 
-    /// Scale products of one group for every activation row: `sc[t][l] = d_w[g+l]·d_a[t][g+l]`.
+    // ---- AVX2: `vpmaddubsw` (u8 × i8 pairs into i16) and `vpmaddwd` (i16 pairs into i32).
+
+    /// Four-bit weights (0..15) times bytes: one vector's pair sums added in 16 bits. Exact:
+    /// eight vectors of pair sums reach at most 8·2·15·127 = 30480 < 32768.
     #[inline(always)]
-    unsafe fn group_scales<const T: usize>(
-        d: &[f32],
-        a: &[ActRow<'_>; T],
-        g: usize,
-    ) -> [[f32; 8]; T] {
-        let dw = _mm256_loadu_ps(d.as_ptr().add(g));
-        let mut sc = [[0f32; 8]; T];
-        for t in 0..T {
-            let da = _mm256_loadu_ps(a[t].d.as_ptr().add(g));
-            _mm256_storeu_ps(sc[t].as_mut_ptr(), _mm256_mul_ps(dw, da));
-        }
-        sc
+    unsafe fn q4_step_avx2(isum: __m256i, u: __m256i, s: __m256i) -> __m256i {
+        _mm256_add_epi16(isum, _mm256_maddubs_epi16(u, s))
+    }
+
+    #[inline(always)]
+    unsafe fn q4_finish_avx2(isum: __m256i) -> __m256i {
+        _mm256_madd_epi16(isum, _mm256_set1_epi16(1))
+    }
+
+    /// Eight-bit weights: |w| as the unsigned operand, w's sign moved onto the activations (no
+    /// pair sum can saturate: 2·128·127 < 32768).
+    #[inline(always)]
+    unsafe fn q8_prep_avx2(wq: __m256i) -> __m256i {
+        _mm256_sign_epi8(wq, wq)
+    }
+
+    #[inline(always)]
+    unsafe fn q8_step_avx2(isum: __m256i, prep: __m256i, wq: __m256i, s: __m256i) -> __m256i {
+        let p = _mm256_maddubs_epi16(prep, _mm256_sign_epi8(s, wq));
+        _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+    }
+
+    #[inline(always)]
+    unsafe fn q8_fix_avx2(isum: __m256i, _a: &ActRow<'_>, _g: usize) -> __m256i {
+        isum
+    }
+
+    // ---- AVX-512 VNNI: `vpdpbusd` (u8 × i8, four products per i32 lane, accumulated).
+
+    #[inline(always)]
+    unsafe fn q4_step_vnni(isum: __m256i, u: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(isum, u, s)
+    }
+
+    #[inline(always)]
+    unsafe fn q4_finish_vnni(isum: __m256i) -> __m256i {
+        isum
+    }
+
+    /// Eight-bit weights shifted to unsigned (`w + 128`); [`q8_fix_vnni`] takes `128·Σa` back.
+    #[inline(always)]
+    unsafe fn q8_prep_vnni(wq: __m256i) -> __m256i {
+        _mm256_xor_si256(wq, _mm256_set1_epi8(-128))
+    }
+
+    #[inline(always)]
+    unsafe fn q8_step_vnni(isum: __m256i, prep: __m256i, _wq: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(isum, prep, s)
+    }
+
+    #[inline(always)]
+    unsafe fn q8_fix_vnni(isum: __m256i, a: &ActRow<'_>, g: usize) -> __m256i {
+        let sums = _mm256_loadu_si256(a.sum.as_ptr().add(g) as *const __m256i);
+        _mm256_sub_epi32(isum, _mm256_slli_epi32(sums, 7))
+    }
+
+    /// Tail subgroups (no per-block sums to correct with): |w| · (a with w's sign).
+    #[inline(always)]
+    unsafe fn q8_tail_step_vnni(isum: __m256i, wabs: __m256i, wq: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(isum, wabs, _mm256_sign_epi8(s, wq))
     }
 
     macro_rules! q4_kernel {
-        ($name:ident, $features:literal, $sums:ident) => {
+        ($name:ident, $row:ident, $features:literal, $step:ident, $finish:ident) => {
+            /// Rows `rows` of `m` times `a`, into `out[t · stride + r]`.
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $name<const T: usize>(
-                w: Q4Row<'_>,
+                m: Q4Rows<'_>,
+                rows: Range<usize>,
                 a: [ActRow<'_>; T],
-            ) -> [f32; T] {
+                out: *mut f32,
+                stride: usize,
+            ) {
+                for r in rows {
+                    let v = $row::<T>(m.row(r), &a);
+                    for t in 0..T {
+                        *out.add(t * stride + r) = v[t];
+                    }
+                }
+            }
+
+            #[inline(always)]
+            unsafe fn $row<const T: usize>(w: Q4Row<'_>, a: &[ActRow<'_>; T]) -> [f32; T] {
                 let nb = w.qs.len();
+                let full = full_blocks(nb);
+                let m4 = _mm256_set1_epi8(0x0F);
                 let mut acc = [_mm256_setzero_ps(); T];
-                let mut accm = [_mm256_setzero_ps(); T];
                 let mut g = 0;
-                while g < w.d.len() {
-                    let sc = group_scales(w.d, &a, g);
+                while g < full {
+                    let mut isum = [_mm256_setzero_si256(); T];
+                    for c in 0..4 {
+                        let p = load32(w.qs.as_ptr().add(g + 2 * c));
+                        let lo = _mm256_and_si256(p, m4);
+                        let hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+                        for t in 0..T {
+                            let q = a[t].qs.as_ptr().add(g + 2 * c);
+                            isum[t] = $step(isum[t], lo, load32(q));
+                            isum[t] = $step(isum[t], hi, load32(q.add(1)));
+                        }
+                    }
+                    let dw = _mm256_loadu_ps(w.d.as_ptr().add(g));
                     let mw = _mm256_loadu_ps(w.m.as_ptr().add(g));
                     for t in 0..T {
-                        let sa = _mm256_loadu_ps(a[t].s.as_ptr().add(g));
-                        accm[t] = _mm256_fmadd_ps(mw, sa, accm[t]);
-                    }
-                    for b in g..(g + GROUP).min(nb) {
-                        let wv = expand_nibbles(w.qs.get_unchecked(b));
-                        for t in 0..T {
-                            let p = $sums(wv, load_bytes(a[t].qs.get_unchecked(b)));
-                            let s = _mm256_broadcast_ss(sc[t].get_unchecked(b - g));
-                            acc[t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), acc[t]);
-                        }
+                        acc[t] = scale_group(acc[t], $finish(isum[t]), dw, Some(mw), &a[t], g);
                     }
                     g += GROUP;
                 }
-                std::array::from_fn(|t| reduce_lanes(lanes(acc[t])) + reduce_lanes(lanes(accm[t])))
+                if full < nb {
+                    let mut tail = [[0i32; 8]; T];
+                    for (off, n) in tail_parts(nb - full) {
+                        if n == 0 {
+                            continue;
+                        }
+                        let o = full + off;
+                        let mut isum = [_mm256_setzero_si256(); T];
+                        if n == 1 {
+                            let wv = expand_nibbles(w.qs.get_unchecked(o));
+                            for t in 0..T {
+                                isum[t] = $step(isum[t], wv, load32(a[t].qs.as_ptr().add(o)));
+                            }
+                        }
+                        for c in 0..n / 2 {
+                            let p = load32(w.qs.as_ptr().add(o + 2 * c));
+                            let lo = _mm256_and_si256(p, m4);
+                            let hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+                            for t in 0..T {
+                                let q = a[t].qs.as_ptr().add(o + 2 * c);
+                                isum[t] = $step(isum[t], lo, load32(q));
+                                isum[t] = $step(isum[t], hi, load32(q.add(1)));
+                            }
+                        }
+                        for t in 0..T {
+                            store_folded($finish(isum[t]), n, tail[t].as_mut_ptr().add(off));
+                        }
+                    }
+                    let dw = _mm256_loadu_ps(w.d.as_ptr().add(full));
+                    let mw = _mm256_loadu_ps(w.m.as_ptr().add(full));
+                    for t in 0..T {
+                        let isum = load32(tail[t].as_ptr());
+                        acc[t] = scale_group(acc[t], isum, dw, Some(mw), &a[t], full);
+                    }
+                }
+                let mut out = [0f32; T];
+                for t in 0..T {
+                    out[t] = reduce_lanes(lanes(acc[t]));
+                }
+                out
             }
         };
     }
 
     macro_rules! q8_kernel {
-        ($name:ident, $features:literal, $sums:ident) => {
+        (
+            $name:ident,
+            $row:ident,
+            $features:literal,
+            $prep:ident,
+            $step:ident,
+            $fix:ident,
+            $tail_step:ident
+        ) => {
+            /// Rows `rows` of `m` times `a`, into `out[t · stride + r]`.
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $name<const T: usize>(
-                w: Q8Row<'_>,
+                m: Q8Rows<'_>,
+                rows: Range<usize>,
                 a: [ActRow<'_>; T],
-            ) -> [f32; T] {
+                out: *mut f32,
+                stride: usize,
+            ) {
+                for r in rows {
+                    let v = $row::<T>(m.row(r), &a);
+                    for t in 0..T {
+                        *out.add(t * stride + r) = v[t];
+                    }
+                }
+            }
+
+            #[inline(always)]
+            unsafe fn $row<const T: usize>(w: Q8Row<'_>, a: &[ActRow<'_>; T]) -> [f32; T] {
                 let nb = w.qs.len();
+                let full = full_blocks(nb);
                 let mut acc = [_mm256_setzero_ps(); T];
                 let mut g = 0;
-                while g < w.d.len() {
-                    let sc = group_scales(w.d, &a, g);
-                    for b in g..(g + GROUP).min(nb) {
-                        // |w| as the unsigned operand, w's sign moved onto the activations.
-                        let wq = load_bytes(w.qs.get_unchecked(b));
-                        let wabs = _mm256_sign_epi8(wq, wq);
+                while g < full {
+                    let mut isum = [_mm256_setzero_si256(); T];
+                    for k in g..g + GROUP {
+                        let wq = load32(w.qs.as_ptr().add(k));
+                        let prep = $prep(wq);
                         for t in 0..T {
-                            let av = _mm256_sign_epi8(load_bytes(a[t].qs.get_unchecked(b)), wq);
-                            let p = $sums(wabs, av);
-                            let s = _mm256_broadcast_ss(sc[t].get_unchecked(b - g));
-                            acc[t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), acc[t]);
+                            isum[t] = $step(isum[t], prep, wq, load32(a[t].qs.as_ptr().add(k)));
                         }
+                    }
+                    let dw = _mm256_loadu_ps(w.d.as_ptr().add(g));
+                    for t in 0..T {
+                        acc[t] = scale_group(acc[t], $fix(isum[t], &a[t], g), dw, None, &a[t], g);
                     }
                     g += GROUP;
                 }
-                std::array::from_fn(|t| reduce_lanes(lanes(acc[t])))
+                if full < nb {
+                    let mut tail = [[0i32; 8]; T];
+                    for (off, n) in tail_parts(nb - full) {
+                        if n == 0 {
+                            continue;
+                        }
+                        let o = full + off;
+                        let mut isum = [_mm256_setzero_si256(); T];
+                        for v in o..o + n {
+                            let wq = load32(w.qs.as_ptr().add(v));
+                            let wabs = _mm256_sign_epi8(wq, wq);
+                            for t in 0..T {
+                                let s = load32(a[t].qs.as_ptr().add(v));
+                                isum[t] = $tail_step(isum[t], wabs, wq, s);
+                            }
+                        }
+                        for t in 0..T {
+                            store_folded(isum[t], n, tail[t].as_mut_ptr().add(off));
+                        }
+                    }
+                    let dw = _mm256_loadu_ps(w.d.as_ptr().add(full));
+                    for t in 0..T {
+                        let isum = load32(tail[t].as_ptr());
+                        acc[t] = scale_group(acc[t], isum, dw, None, &a[t], full);
+                    }
+                }
+                let mut out = [0f32; T];
+                for t in 0..T {
+                    out[t] = reduce_lanes(lanes(acc[t]));
+                }
+                out
             }
         };
     }
 
-    /// Unsigned × signed bytes, four products per i32 lane (AVX2: two steps, exact here since no
-    /// i16 pair sum can saturate: |15·127·2| and |128·127·2| < 32768).
-    #[inline(always)]
-    unsafe fn sums_avx2(u: __m256i, s: __m256i) -> __m256i {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
-    }
-
-    #[inline(always)]
-    unsafe fn sums_vnni(u: __m256i, s: __m256i) -> __m256i {
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
-    }
-
-    q4_kernel!(dot_q4_avx2, "avx2,fma", sums_avx2);
-    q4_kernel!(dot_q4_vnni, "avx2,fma,avx512vnni,avx512vl", sums_vnni);
-    q8_kernel!(dot_q8_avx2, "avx2,fma", sums_avx2);
-    q8_kernel!(dot_q8_vnni, "avx2,fma,avx512vnni,avx512vl", sums_vnni);
+    q4_kernel!(
+        dot_q4_avx2,
+        row_q4_avx2,
+        "avx2,fma",
+        q4_step_avx2,
+        q4_finish_avx2
+    );
+    q4_kernel!(
+        dot_q4_vnni,
+        row_q4_vnni,
+        "avx2,fma,avx512vnni,avx512vl",
+        q4_step_vnni,
+        q4_finish_vnni
+    );
+    q8_kernel!(
+        dot_q8_avx2,
+        row_q8_avx2,
+        "avx2,fma",
+        q8_prep_avx2,
+        q8_step_avx2,
+        q8_fix_avx2,
+        q8_step_avx2
+    );
+    q8_kernel!(
+        dot_q8_vnni,
+        row_q8_vnni,
+        "avx2,fma,avx512vnni,avx512vl",
+        q8_prep_vnni,
+        q8_step_vnni,
+        q8_fix_vnni,
+        q8_tail_step_vnni
+    );
 }
 
 #[cfg(test)]
@@ -332,9 +728,10 @@ mod tests {
     use super::*;
     use crate::quant::activations::Activations;
     use crate::quant::blocks::{BlockQ4, BlockQ8};
+    use crate::quant::interleave::{pack_q4_row, pack_q8_row};
     use proptest::prelude::*;
 
-    /// Blocks as a row: scales padded to the group size.
+    /// Blocks as a row in the kernels' layout, scales padded to the group size.
     struct Q4Owned {
         qs: Vec<[u8; 16]>,
         d: Vec<f32>,
@@ -348,7 +745,7 @@ mod tests {
         d.resize(padded, 0.0);
         m.resize(padded, 0.0);
         Q4Owned {
-            qs: blocks.iter().map(|b| b.qs).collect(),
+            qs: pack_q4_row(blocks),
             d,
             m,
         }
@@ -360,7 +757,7 @@ mod tests {
             .enumerate()
             .map(|(b, wd)| {
                 (0..32)
-                    .map(|k| wd[k] as f64 * (a.d[b] as f64 * a.qs[b][k] as f64))
+                    .map(|k| wd[k] as f64 * (a.d[b] as f64 * a.value(b, k) as f64))
                     .sum::<f64>()
             })
             .sum()
@@ -374,8 +771,8 @@ mod tests {
         #[test]
         fn q4_kernels_match_the_reference_and_each_other(
             nib in proptest::collection::vec(any::<u8>(), 16..200),
-            scales in proptest::collection::vec((0.0f32..0.2, -1.0f32..1.0), 1..24),
-            xs in proptest::collection::vec(-4.0f32..4.0, 32 * 24 * 4),
+            scales in proptest::collection::vec((0.0f32..0.2, -1.0f32..1.0), 1..40),
+            xs in proptest::collection::vec(-4.0f32..4.0, 32 * 40 * 8),
         ) {
             let blocks: Vec<BlockQ4> = scales.iter().enumerate().map(|(i, &(d, m))| {
                 let mut qs = [0u8; 16];
@@ -386,29 +783,29 @@ mod tests {
             let w = Q4Row { qs: &owned.qs, d: &owned.d, m: &owned.m };
             let n = blocks.len() * 32;
             let mut acts = Activations::new();
-            acts.quantize(&xs[..4 * n], n);
-            let rows = [acts.row(0), acts.row(1), acts.row(2), acts.row(3)];
+            acts.quantize(&xs[..8 * n], n);
+            let rows: [ActRow<'_>; 8] = std::array::from_fn(|t| acts.row(t));
             let deq: Vec<[f32; 32]> = blocks.iter().map(BlockQ4::dequantize).collect();
             let scale: f64 = blocks.iter().map(|b| (b.d.abs() * 15.0 + b.m.abs()) as f64 * 32.0 * 4.0).sum();
-            let portable = dot_q4_portable::<4>(w, rows);
+            let portable = dot_q4_portable::<8>(w, rows);
             for isa in Isa::supported() {
-                let got4 = dot_q4::<4>(isa, w, rows);
-                for t in 0..4 {
-                    prop_assert!(close(got4[t], reference(&deq, rows[t]), scale));
+                let got8 = dot_q4::<8>(isa, w, rows);
+                for t in 0..8 {
+                    prop_assert!(close(got8[t], reference(&deq, rows[t]), scale));
                     // bit-identical across instruction sets and tile sizes
-                    prop_assert_eq!(got4[t].to_bits(), portable[t].to_bits());
-                    prop_assert_eq!(got4[t].to_bits(), dot_q4::<1>(isa, w, [rows[t]])[0].to_bits());
+                    prop_assert_eq!(got8[t].to_bits(), portable[t].to_bits());
+                    prop_assert_eq!(got8[t].to_bits(), dot_q4::<1>(isa, w, [rows[t]])[0].to_bits());
                 }
                 let got3 = dot_q4::<3>(isa, w, [rows[1], rows[2], rows[3]]);
-                prop_assert_eq!(got3[2].to_bits(), got4[3].to_bits());
+                prop_assert_eq!(got3[2].to_bits(), got8[3].to_bits());
             }
         }
 
         #[test]
         fn q8_kernels_match_the_reference_and_each_other(
-            qs in proptest::collection::vec(-127i8..=127, 32..400),
-            ds in proptest::collection::vec(0.0f32..0.05, 1..24),
-            xs in proptest::collection::vec(-4.0f32..4.0, 32 * 24 * 3),
+            qs in proptest::collection::vec(-128i8..=127, 32..400),
+            ds in proptest::collection::vec(0.0f32..0.05, 1..40),
+            xs in proptest::collection::vec(-4.0f32..4.0, 32 * 40 * 5),
         ) {
             let blocks: Vec<BlockQ8> = ds.iter().enumerate().map(|(i, &d)| {
                 let mut q = [0i8; 32];
@@ -417,18 +814,18 @@ mod tests {
             }).collect();
             let mut d: Vec<f32> = blocks.iter().map(|b| b.d).collect();
             d.resize(blocks.len().next_multiple_of(GROUP), 0.0);
-            let wqs: Vec<[i8; 32]> = blocks.iter().map(|b| b.qs).collect();
+            let wqs = pack_q8_row(&blocks);
             let w = Q8Row { qs: &wqs, d: &d };
             let n = blocks.len() * 32;
             let mut acts = Activations::new();
-            acts.quantize(&xs[..3 * n], n);
-            let rows = [acts.row(0), acts.row(1), acts.row(2)];
+            acts.quantize(&xs[..5 * n], n);
+            let rows: [ActRow<'_>; 5] = std::array::from_fn(|t| acts.row(t));
             let deq: Vec<[f32; 32]> = blocks.iter().map(BlockQ8::dequantize).collect();
-            let scale: f64 = blocks.iter().map(|b| b.d as f64 * 127.0 * 32.0 * 4.0).sum();
-            let portable = dot_q8_portable::<3>(w, rows);
+            let scale: f64 = blocks.iter().map(|b| b.d as f64 * 128.0 * 32.0 * 4.0).sum();
+            let portable = dot_q8_portable::<5>(w, rows);
             for isa in Isa::supported() {
-                let got = dot_q8::<3>(isa, w, rows);
-                for t in 0..3 {
+                let got = dot_q8::<5>(isa, w, rows);
+                for t in 0..5 {
                     prop_assert!(close(got[t], reference(&deq, rows[t]), scale));
                     prop_assert_eq!(got[t].to_bits(), portable[t].to_bits());
                     prop_assert_eq!(got[t].to_bits(), dot_q8::<1>(isa, w, [rows[t]])[0].to_bits());

@@ -3,8 +3,8 @@
 //! A [`QMatrix`] holds `rows × cols` weights as blocks of 32 along each row. [`matmul`] multiplies
 //! one or several matrices (whose outputs are concatenated, e.g. the q, k and v projections)
 //! with `tokens` activation rows in one parallel pass: rows are split into fixed chunks spread over
-//! the rayon pool, and within a chunk each weight row is read once for up to four tokens at a
-//! time. Every output element is computed by the same kernel operations whatever the number of
+//! the rayon pool, and within a chunk each weight row is read once for up to eight tokens at a
+//! time ([`Isa::max_tile`]). Every output element is computed by the same kernel operations whatever the number of
 //! tokens, the tile it falls in or the thread that runs it (see [`super::dot`]), so results are
 //! bit-identical across batch sizes and thread counts.
 
@@ -12,7 +12,8 @@ use rayon::prelude::*;
 
 use super::activations::{ActRow, Activations, GROUP};
 use super::blocks::{BlockQ4, BlockQ8, QK};
-use super::dot::{dot_q4, dot_q8, Isa, Q4Row, Q8Row};
+use super::dot::{q4_rows, q8_rows, Isa, Q4Rows, Q8Rows};
+use super::interleave::{byte_at, pack_q4_row_into, pack_q8_row_into, unpack_q4};
 
 /// Weights handed to [`QMatrix::new`], as blocks.
 #[derive(Debug, Clone)]
@@ -23,8 +24,9 @@ pub enum QData {
     Q8(Vec<BlockQ8>),
 }
 
-/// Weights as the kernels read them: values per block, scales (and offsets) in separate arrays
-/// padded per row to a multiple of eight blocks.
+/// Weights as the kernels read them: values per block in the interleaved layout of
+/// [`super::interleave`], scales (and offsets) in separate arrays padded per row to a multiple of
+/// eight blocks.
 #[derive(Debug, Clone)]
 enum Packed {
     Q4 {
@@ -68,6 +70,24 @@ fn padded_scales(values: impl Iterator<Item = f32>, blocks: usize, padded: usize
     out
 }
 
+/// Put every row of `blocks`-block rows in the kernels' layout, in place (a row's packing only
+/// moves values between its own blocks).
+fn repack_in_place<B, Q: Copy>(
+    b: &mut [B],
+    blocks: usize,
+    pack: fn(&[B], &mut Vec<Q>),
+    set: fn(&mut B, Q),
+) {
+    let mut row = Vec::with_capacity(blocks);
+    for chunk in b.chunks_exact_mut(blocks) {
+        row.clear();
+        pack(chunk, &mut row);
+        for (x, &q) in chunk.iter_mut().zip(&row) {
+            set(x, q);
+        }
+    }
+}
+
 impl QMatrix {
     /// Wrap `data` as a `rows × cols` matrix; `cols` must be a multiple of 32 and the block
     /// count must be `rows · cols / 32`.
@@ -81,16 +101,24 @@ impl QMatrix {
         }
         let blocks = cols / QK;
         let padded = blocks.next_multiple_of(GROUP);
+        // Each row is repacked in place (a permutation of its own blocks' values), so the final
+        // collect can reuse the blocks' allocation.
         let data = match data {
-            QData::Q4(b) => Packed::Q4 {
-                d: padded_scales(b.iter().map(|x| x.d), blocks, padded),
-                m: padded_scales(b.iter().map(|x| x.m), blocks, padded),
-                qs: b.into_iter().map(|x| x.qs).collect(),
-            },
-            QData::Q8(b) => Packed::Q8 {
-                d: padded_scales(b.iter().map(|x| x.d), blocks, padded),
-                qs: b.into_iter().map(|x| x.qs).collect(),
-            },
+            QData::Q4(mut b) => {
+                repack_in_place(&mut b, blocks, pack_q4_row_into, |x, q| x.qs = q);
+                Packed::Q4 {
+                    d: padded_scales(b.iter().map(|x| x.d), blocks, padded),
+                    m: padded_scales(b.iter().map(|x| x.m), blocks, padded),
+                    qs: b.into_iter().map(|x| x.qs).collect(),
+                }
+            }
+            QData::Q8(mut b) => {
+                repack_in_place(&mut b, blocks, pack_q8_row_into, |x, q| x.qs = q);
+                Packed::Q8 {
+                    d: padded_scales(b.iter().map(|x| x.d), blocks, padded),
+                    qs: b.into_iter().map(|x| x.qs).collect(),
+                }
+            }
         };
         Some(Self {
             rows,
@@ -138,48 +166,19 @@ impl QMatrix {
                 Packed::Q4 { qs, d, m } => BlockQ4 {
                     d: d[r * np + b],
                     m: m[r * np + b],
-                    qs: qs[r * nb + b],
+                    qs: unpack_q4(&qs[r * nb..(r + 1) * nb], b),
                 }
                 .dequantize(),
-                Packed::Q8 { qs, d } => BlockQ8 {
-                    d: d[r * np + b],
-                    qs: qs[r * nb + b],
+                Packed::Q8 { qs, d } => {
+                    let row = &qs[r * nb..(r + 1) * nb];
+                    BlockQ8 {
+                        d: d[r * np + b],
+                        qs: std::array::from_fn(|i| byte_at(row, b, i)),
+                    }
+                    .dequantize()
                 }
-                .dequantize(),
             };
             o.copy_from_slice(&v);
-        }
-    }
-
-    /// Rows `rows` dotted with up to four activation rows.
-    #[inline(always)]
-    fn rows_times<const T: usize>(
-        &self,
-        isa: Isa,
-        rows: std::ops::Range<usize>,
-        acts: [ActRow<'_>; T],
-        mut emit: impl FnMut(usize, [f32; T]),
-    ) {
-        let (nb, np) = (self.blocks, self.padded);
-        for r in rows {
-            let v = match &self.data {
-                Packed::Q4 { qs, d, m } => {
-                    let w = Q4Row {
-                        qs: &qs[r * nb..(r + 1) * nb],
-                        d: &d[r * np..(r + 1) * np],
-                        m: &m[r * np..(r + 1) * np],
-                    };
-                    dot_q4::<T>(isa, w, acts)
-                }
-                Packed::Q8 { qs, d } => {
-                    let w = Q8Row {
-                        qs: &qs[r * nb..(r + 1) * nb],
-                        d: &d[r * np..(r + 1) * np],
-                    };
-                    dot_q8::<T>(isa, w, acts)
-                }
-            };
-            emit(r, v);
         }
     }
 }
@@ -189,15 +188,6 @@ struct OutPtr(*mut f32);
 // SAFETY: tasks write disjoint elements of the output (distinct rows of distinct matrices).
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    /// # Safety
-    /// `i` must be inside the output and written by one task only.
-    #[inline(always)]
-    unsafe fn write(&self, i: usize, v: f32) {
-        *self.0.add(i) = v;
-    }
-}
 
 /// `out[t · out_stride + offset_p + r] = parts[p] row r · x[t]` for every part `p` (its output
 /// columns start at the sum of the previous parts' rows), every row `r` and token `t`.
@@ -252,12 +242,17 @@ pub fn matmul(isa: Isa, parts: &[&QMatrix], x: &Activations, out: &mut [f32], ou
         let col0 = offsets[p];
         let mut t = 0;
         while t < tokens {
-            let n = (tokens - t).min(4);
+            let n = (tokens - t).min(isa.max_tile());
+            let r = rows.clone();
             match n {
-                1 => tile::<1>(part, isa, rows.clone(), x, t, ptr, out_stride, col0),
-                2 => tile::<2>(part, isa, rows.clone(), x, t, ptr, out_stride, col0),
-                3 => tile::<3>(part, isa, rows.clone(), x, t, ptr, out_stride, col0),
-                _ => tile::<4>(part, isa, rows.clone(), x, t, ptr, out_stride, col0),
+                1 => tile::<1>(part, isa, r, x, t, ptr, out_stride, col0),
+                2 => tile::<2>(part, isa, r, x, t, ptr, out_stride, col0),
+                3 => tile::<3>(part, isa, r, x, t, ptr, out_stride, col0),
+                4 => tile::<4>(part, isa, r, x, t, ptr, out_stride, col0),
+                5 => tile::<5>(part, isa, r, x, t, ptr, out_stride, col0),
+                6 => tile::<6>(part, isa, r, x, t, ptr, out_stride, col0),
+                7 => tile::<7>(part, isa, r, x, t, ptr, out_stride, col0),
+                _ => tile::<8>(part, isa, r, x, t, ptr, out_stride, col0),
             }
             t += n;
         }
@@ -278,13 +273,34 @@ fn tile<const T: usize>(
     col0: usize,
 ) {
     let acts: [ActRow<'_>; T] = std::array::from_fn(|i| x.row(t0 + i));
-    part.rows_times::<T>(isa, rows, acts, |r, v| {
-        for (i, &vi) in v.iter().enumerate() {
-            // SAFETY: (t0 + i, col0 + r) is inside `out` (asserted by `matmul`) and owned by
-            // this task alone.
-            unsafe { out.write((t0 + i) * out_stride + col0 + r, vi) };
+    let (blocks, padded) = (part.blocks, part.padded);
+    // SAFETY: `rows` are rows of `part`; the activations have its block count (asserted by
+    // `matmul`) and both pad their scales to the next multiple of GROUP; every (t0 + t, col0 + r)
+    // is inside `out` (asserted by `matmul`) and written by this task alone.
+    unsafe {
+        let base = out.0.add(t0 * out_stride + col0);
+        match &part.data {
+            Packed::Q4 { qs, d, m } => {
+                let m = Q4Rows {
+                    qs,
+                    d,
+                    m,
+                    blocks,
+                    padded,
+                };
+                q4_rows::<T>(isa, m, rows, acts, base, out_stride)
+            }
+            Packed::Q8 { qs, d } => {
+                let m = Q8Rows {
+                    qs,
+                    d,
+                    blocks,
+                    padded,
+                };
+                q8_rows::<T>(isa, m, rows, acts, base, out_stride)
+            }
         }
-    });
+    }
 }
 
 #[cfg(test)]

@@ -94,7 +94,15 @@ impl LlamaWeights {
     /// Run one step over several sequences; returns, per sequence, the logits after its last
     /// token (an empty vector where [`SeqStep::logits`] is false). Every sequence needs at least
     /// one token and must fit in the context.
+    ///
+    /// The step runs on a thread of rayon's pool, so its ~150 parallel loops split work between
+    /// the pool's threads directly; called from outside, each of them would instead be handed
+    /// over to the pool and waited for, two thread wake-ups per loop.
     pub fn forward(&self, seqs: &mut [SeqStep<'_>]) -> Result<Vec<Vec<f32>>> {
+        rayon::scope(|_| self.forward_in_pool(seqs))
+    }
+
+    fn forward_in_pool(&self, seqs: &mut [SeqStep<'_>]) -> Result<Vec<Vec<f32>>> {
         let c = &self.config;
         let (dim, kv_dim, hd) = (c.dim, c.kv_dim(), c.head_dim);
         let mut spans = Vec::with_capacity(seqs.len());
