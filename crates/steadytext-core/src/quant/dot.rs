@@ -322,7 +322,10 @@ fn group_sums<const T: usize>(
 ) -> [[i32; 8]; T] {
     let mut isum = [[0i32; 8]; T];
     // Subgroups never straddle a group of eight: full groups are one, the tail lies in the last.
-    for (o, n) in subgroups(nb).filter(|&(o, _)| (g..g + GROUP).contains(&o)) {
+    let in_group = subgroups(nb)
+        .skip(g / GROUP)
+        .take_while(|&(o, _)| o < g + GROUP);
+    for (o, n) in in_group {
         for v in 0..n {
             for byte in 0..32 {
                 let j = o - g + (byte / 4) % n;
