@@ -170,6 +170,16 @@ pub fn byte_at(row: &[[i8; 32]], b: usize, i: usize) -> i8 {
     row[o + s / 32][s % 32]
 }
 
+/// Block `b`'s 32 values in natural order, from a row of 32-byte entries in the kernels' layout
+/// (its subgroup found once, not per value as [`byte_at`] does).
+pub fn unpack_q8(row: &[[i8; 32]], b: usize) -> [i8; 32] {
+    let (o, n) = subgroup_of(row.len(), b);
+    std::array::from_fn(|i| {
+        let s = slot(n, b - o, i);
+        row[o + s / 32][s % 32]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +235,7 @@ mod tests {
                 .collect();
             let packed = pack_q8_row(&q8);
             for (j, b) in q8.iter().enumerate() {
+                assert_eq!(unpack_q8(&packed, j), b.qs);
                 for i in 0..32 {
                     assert_eq!(byte_at(&packed, j, i), b.qs[i]);
                 }

@@ -4,16 +4,16 @@
 //! one or several matrices (whose outputs are concatenated, e.g. the q, k and v projections)
 //! with `tokens` activation rows in one parallel pass: rows are split into fixed chunks spread over
 //! the rayon pool, and within a chunk each weight row is read once for up to eight tokens at a
-//! time ([`Isa::max_tile`]). Every output element is computed by the same kernel operations whatever the number of
-//! tokens, the tile it falls in or the thread that runs it (see [`super::dot`]), so results are
-//! bit-identical across batch sizes and thread counts.
+//! time ([`Isa::max_tile`]). Every output element is computed by the same kernel operations
+//! whatever the number of tokens, the tile it falls in or the thread that runs it (see
+//! [`super::dot`]), so results are bit-identical across batch sizes and thread counts.
 
 use rayon::prelude::*;
 
 use super::activations::{ActRow, Activations, GROUP};
 use super::blocks::{BlockQ4, BlockQ8, QK};
 use super::dot::{q4_rows, q8_rows, Isa, Q4Rows, Q8Rows};
-use super::interleave::{byte_at, pack_q4_row_into, pack_q8_row_into, unpack_q4};
+use super::interleave::{pack_q4_row_into, pack_q8_row_into, unpack_q4, unpack_q8};
 
 /// Weights handed to [`QMatrix::new`], as blocks.
 #[derive(Debug, Clone)]
@@ -173,7 +173,7 @@ impl QMatrix {
                     let row = &qs[r * nb..(r + 1) * nb];
                     BlockQ8 {
                         d: d[r * np + b],
-                        qs: std::array::from_fn(|i| byte_at(row, b, i)),
+                        qs: unpack_q8(row, b),
                     }
                     .dequantize()
                 }
