@@ -18,7 +18,7 @@
 //! operations whichever tile (1 to 8 activation rows) it is computed in, so results never depend
 //! on batch size or thread count.
 
-use super::activations::{ActRow, GROUP};
+use super::activations::{ActRow, ActTile, GROUP};
 use super::interleave::{full_blocks, subgroups};
 
 /// One row of four-bit weights (`w = d·q + m`) in the kernels' layout
@@ -122,12 +122,10 @@ fn reduce_lanes(l: [f32; 8]) -> f32 {
     t[0] + t[1]
 }
 
-fn check_shapes<const T: usize>(blocks: usize, padded: usize, a: &[ActRow<'_>; T]) {
+fn check_shapes<const T: usize>(blocks: usize, padded: usize, a: &ActTile<'_>) {
     assert!(padded.is_multiple_of(GROUP) && padded >= blocks && padded < blocks + GROUP);
-    for x in a {
-        assert!(x.qs.len() == blocks && x.d.len() == padded && x.s.len() == padded);
-        assert_eq!(x.sum.len(), padded);
-    }
+    assert!(a.n == T && a.blocks == blocks && a.qs.len() == T * blocks);
+    assert!(a.d.len() == T * padded && a.s.len() == T * padded && a.sum.len() == T * padded);
 }
 
 /// Rows of a four-bit matrix as the kernels walk them: row `r` is `qs[r·blocks ..]`, with scales
@@ -183,9 +181,9 @@ impl<'a> Q8Rows<'a> {
     }
 }
 
-/// `w · a[t]` for each `t`, four-bit weights.
-pub fn dot_q4<const T: usize>(isa: Isa, w: Q4Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
-    check_shapes(w.qs.len(), w.d.len(), &a);
+/// `w · a.row(t)` for each token `t` of a tile of `T`, four-bit weights.
+pub fn dot_q4<const T: usize>(isa: Isa, w: Q4Row<'_>, a: ActTile<'_>) -> [f32; T] {
+    check_shapes::<T>(w.qs.len(), w.d.len(), &a);
     assert_eq!(w.m.len(), w.d.len());
     let m = Q4Rows {
         qs: w.qs,
@@ -196,22 +194,23 @@ pub fn dot_q4<const T: usize>(isa: Isa, w: Q4Row<'_>, a: [ActRow<'_>; T]) -> [f3
     };
     let mut out = [0f32; T];
     // SAFETY: shapes checked above; one row, written to `out[t]`.
-    unsafe { q4_rows(isa, m, 0..1, a, out.as_mut_ptr(), 1) };
+    unsafe { q4_rows::<T>(isa, m, 0..1, a, out.as_mut_ptr(), 1) };
     out
 }
 
-/// Rows `rows` of `m` times `a[t]`, written to `out[t · stride + r]`.
+/// Rows `rows` of `m` times token `t` of the tile `a`, written to `out[t · stride + r]`.
 ///
 /// # Safety
-/// The rows exist; every activation row has `m.blocks` blocks, and `m` and the rows pad their
-/// scales to the same multiple of [`GROUP`] (as [`super::QMatrix`] and [`super::Activations`]
-/// build them); `out` is valid for every element written and no one else writes them.
+/// The rows exist; the tile holds `T` tokens of `m.blocks` blocks, and `m` and the tile pad
+/// their scales to the same multiple of [`GROUP`] (as [`super::QMatrix`] and
+/// [`super::Activations`] build them); `out` is valid for every element written and no one else
+/// writes them.
 #[inline(always)]
 pub(crate) unsafe fn q4_rows<const T: usize>(
     isa: Isa,
     m: Q4Rows<'_>,
     rows: std::ops::Range<usize>,
-    a: [ActRow<'_>; T],
+    a: ActTile<'_>,
     out: *mut f32,
     stride: usize,
 ) {
@@ -220,10 +219,10 @@ pub(crate) unsafe fn q4_rows<const T: usize>(
     unsafe {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => x86::dot_q4_avx2(m, rows, a, out, stride),
+            Isa::Avx2 => x86::dot_q4_avx2::<T>(m, rows, a, out, stride),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => x86::dot_q4_vnni(m, rows, a, out, stride),
-            _ => portable_rows(rows, out, stride, |r| dot_q4_portable(m.row(r), a)),
+            Isa::Avx512Vnni => x86::dot_q4_vnni::<T>(m, rows, a, out, stride),
+            _ => portable_rows(rows, out, stride, |r| dot_q4_portable::<T>(m.row(r), a)),
         }
     }
 }
@@ -247,9 +246,9 @@ unsafe fn portable_rows<const T: usize>(
     }
 }
 
-/// `w · a[t]` for each `t`, eight-bit weights.
-pub fn dot_q8<const T: usize>(isa: Isa, w: Q8Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
-    check_shapes(w.qs.len(), w.d.len(), &a);
+/// `w · a.row(t)` for each token `t` of a tile of `T`, eight-bit weights.
+pub fn dot_q8<const T: usize>(isa: Isa, w: Q8Row<'_>, a: ActTile<'_>) -> [f32; T] {
+    check_shapes::<T>(w.qs.len(), w.d.len(), &a);
     let m = Q8Rows {
         qs: w.qs,
         d: w.d,
@@ -258,7 +257,7 @@ pub fn dot_q8<const T: usize>(isa: Isa, w: Q8Row<'_>, a: [ActRow<'_>; T]) -> [f3
     };
     let mut out = [0f32; T];
     // SAFETY: shapes checked above; one row, written to `out[t]`.
-    unsafe { q8_rows(isa, m, 0..1, a, out.as_mut_ptr(), 1) };
+    unsafe { q8_rows::<T>(isa, m, 0..1, a, out.as_mut_ptr(), 1) };
     out
 }
 
@@ -271,7 +270,7 @@ pub(crate) unsafe fn q8_rows<const T: usize>(
     isa: Isa,
     m: Q8Rows<'_>,
     rows: std::ops::Range<usize>,
-    a: [ActRow<'_>; T],
+    a: ActTile<'_>,
     out: *mut f32,
     stride: usize,
 ) {
@@ -279,10 +278,10 @@ pub(crate) unsafe fn q8_rows<const T: usize>(
     unsafe {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => x86::dot_q8_avx2(m, rows, a, out, stride),
+            Isa::Avx2 => x86::dot_q8_avx2::<T>(m, rows, a, out, stride),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => x86::dot_q8_vnni(m, rows, a, out, stride),
-            _ => portable_rows(rows, out, stride, |r| dot_q8_portable(m.row(r), a)),
+            Isa::Avx512Vnni => x86::dot_q8_vnni::<T>(m, rows, a, out, stride),
+            _ => portable_rows(rows, out, stride, |r| dot_q8_portable::<T>(m.row(r), a)),
         }
     }
 }
@@ -331,7 +330,7 @@ fn group_sums<const T: usize>(
                 let j = o - g + (byte / 4) % n;
                 let w = wq(o, n, v, byte);
                 for t in 0..T {
-                    isum[t][j] += w * a[t].qs[o + v][byte] as i32;
+                    isum[t][j] += w * a[t].vector(o + v)[byte] as i32;
                 }
             }
         }
@@ -341,16 +340,17 @@ fn group_sums<const T: usize>(
 
 /// The portable four-bit kernel (the same floating-point operations as the SIMD ones).
 #[allow(clippy::needless_range_loop)] // indices mirror the SIMD lanes
-pub fn dot_q4_portable<const T: usize>(w: Q4Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
+pub fn dot_q4_portable<const T: usize>(w: Q4Row<'_>, a: ActTile<'_>) -> [f32; T] {
     let nb = w.qs.len();
+    let a: [ActRow<'_>; T] = std::array::from_fn(|t| a.row(t));
     let mut acc = [[0f32; 8]; T];
     for g in (0..w.d.len()).step_by(GROUP) {
         let isum = group_sums(nb, g, &a, |o, n, v, byte| q4_at(w.qs, o, n, v, byte));
         for t in 0..T {
             for l in 0..8 {
-                let sc = w.d[g + l] * a[t].d[g + l];
+                let sc = w.d[g + l] * a[t].d(g + l);
                 acc[t][l] = sc.mul_add(isum[t][l] as f32, acc[t][l]);
-                acc[t][l] = w.m[g + l].mul_add(a[t].s[g + l], acc[t][l]);
+                acc[t][l] = w.m[g + l].mul_add(a[t].s(g + l), acc[t][l]);
             }
         }
     }
@@ -363,14 +363,15 @@ pub fn dot_q4_portable<const T: usize>(w: Q4Row<'_>, a: [ActRow<'_>; T]) -> [f32
 
 /// The portable eight-bit kernel.
 #[allow(clippy::needless_range_loop)] // indices mirror the SIMD lanes
-pub fn dot_q8_portable<const T: usize>(w: Q8Row<'_>, a: [ActRow<'_>; T]) -> [f32; T] {
+pub fn dot_q8_portable<const T: usize>(w: Q8Row<'_>, a: ActTile<'_>) -> [f32; T] {
     let nb = w.qs.len();
+    let a: [ActRow<'_>; T] = std::array::from_fn(|t| a.row(t));
     let mut acc = [[0f32; 8]; T];
     for g in (0..w.d.len()).step_by(GROUP) {
         let isum = group_sums(nb, g, &a, |o, _, v, byte| w.qs[o + v][byte] as i32);
         for t in 0..T {
             for l in 0..8 {
-                let sc = w.d[g + l] * a[t].d[g + l];
+                let sc = w.d[g + l] * a[t].d(g + l);
                 acc[t][l] = sc.mul_add(isum[t][l] as f32, acc[t][l]);
             }
         }
@@ -384,7 +385,7 @@ pub fn dot_q8_portable<const T: usize>(w: Q8Row<'_>, a: [ActRow<'_>; T]) -> [f32
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{full_blocks, reduce_lanes, ActRow, Q4Row, Q4Rows, Q8Row, Q8Rows, GROUP};
+    use super::{full_blocks, reduce_lanes, ActTile, Q4Row, Q4Rows, Q8Row, Q8Rows, GROUP};
     use std::arch::x86_64::*;
     use std::ops::Range;
 
@@ -395,28 +396,66 @@ mod x86 {
         out
     }
 
+    /// [`reduce_lanes`] of each accumulator. Eight of them are reduced together by transposing
+    /// as they are summed: each addition is one of `reduce_lanes`, with the same operands.
+    #[inline(always)]
+    unsafe fn reduce_tile<const T: usize>(acc: [__m256; T]) -> [f32; T] {
+        let mut out = [0f32; T];
+        if T != 8 {
+            for t in 0..T {
+                out[t] = reduce_lanes(lanes(acc[t]));
+            }
+            return out;
+        }
+        // Lanes i and i + 4 of two accumulators: [a_lo + a_hi, b_lo + b_hi].
+        let halves = |a: __m256, b: __m256| {
+            let lo = _mm256_permute2f128_ps(a, b, 0x20);
+            _mm256_add_ps(lo, _mm256_permute2f128_ps(a, b, 0x31))
+        };
+        let (s01, s23) = (halves(acc[0], acc[1]), halves(acc[2], acc[3]));
+        let (s45, s67) = (halves(acc[4], acc[5]), halves(acc[6], acc[7]));
+        // Per 128-bit lane [x0 + x2, x1 + x3, y0 + y2, y1 + y3].
+        let pairs = |x: __m256, y: __m256| {
+            let a = _mm256_shuffle_ps(x, y, 0b01_00_01_00);
+            _mm256_add_ps(a, _mm256_shuffle_ps(x, y, 0b11_10_11_10))
+        };
+        let (t0, t1) = (pairs(s01, s23), pairs(s45, s67));
+        // Per 128-bit lane [x0 + x1, x2 + x3, y0 + y1, y2 + y3]: tokens 0, 2, 4, 6 | 1, 3, 5, 7.
+        let a = _mm256_shuffle_ps(t0, t1, 0b10_00_10_00);
+        let r = lanes(_mm256_add_ps(a, _mm256_shuffle_ps(t0, t1, 0b11_01_11_01)));
+        for (i, t) in [0, 2, 4, 6, 1, 3, 5, 7].into_iter().enumerate() {
+            out[t] = r[i];
+        }
+        out
+    }
+
     #[inline(always)]
     unsafe fn load32<E>(p: *const E) -> __m256i {
         _mm256_loadu_si256(p as *const __m256i)
     }
 
-    /// The per-block sums of a subgroup of `n` blocks (lane `l` holds part of block `l mod n`),
-    /// folded (exactly) and stored to `dst[0 .. n]`.
+    /// The per-block sums of a subgroup of `n` < 8 blocks (lane `l` holds part of block
+    /// `l mod n`), folded (exactly) and placed in lanes `off .. off + n` of a vector that is zero
+    /// elsewhere.
     #[inline(always)]
-    unsafe fn store_folded(v: __m256i, n: usize, dst: *mut i32) {
-        if n == 8 {
-            return _mm256_storeu_si256(dst as *mut __m256i, v);
+    unsafe fn place_folded(v: __m256i, n: usize, off: usize) -> __m256i {
+        let mut s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        if n <= 2 {
+            s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b11_10_11_10));
         }
-        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-        if n == 4 {
-            return _mm_storeu_si128(dst as *mut __m128i, s);
+        if n == 1 {
+            s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_01_01_01));
         }
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b11_10_11_10));
-        if n == 2 {
-            return _mm_storel_epi64(dst as *mut __m128i, s);
-        }
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_01_01_01));
-        *dst = _mm_cvtsi128_si32(s);
+        // Lanes 0 .. n of `s` hold the sums; lanes 4 .. 8 of `wide` are zero.
+        let wide = _mm256_set_m128i(_mm_setzero_si128(), s);
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let rel = _mm256_sub_epi32(lane, _mm256_set1_epi32(off as i32));
+        let inside = _mm256_and_si256(
+            _mm256_cmpgt_epi32(rel, _mm256_set1_epi32(-1)),
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), rel),
+        );
+        let idx = _mm256_blendv_epi8(_mm256_set1_epi32(7), rel, inside);
+        _mm256_permutevar8x32_epi32(wide, idx)
     }
 
     /// The subgroups after the last full group: `(offset from it, blocks)`.
@@ -442,13 +481,13 @@ mod x86 {
         isum: __m256i,
         dw: __m256,
         mw: Option<__m256>,
-        a: &ActRow<'_>,
-        g: usize,
+        d: *const f32,
+        s: *const f32,
     ) -> __m256 {
-        let sc = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d.as_ptr().add(g)));
+        let sc = _mm256_mul_ps(dw, _mm256_loadu_ps(d));
         let acc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(isum), acc);
         match mw {
-            Some(mw) => _mm256_fmadd_ps(mw, _mm256_loadu_ps(a.s.as_ptr().add(g)), acc),
+            Some(mw) => _mm256_fmadd_ps(mw, _mm256_loadu_ps(s), acc),
             None => acc,
         }
     }
@@ -481,7 +520,7 @@ mod x86 {
     }
 
     #[inline(always)]
-    unsafe fn q8_fix_avx2(isum: __m256i, _a: &ActRow<'_>, _g: usize) -> __m256i {
+    unsafe fn q8_fix_avx2(isum: __m256i, _sum: *const i32) -> __m256i {
         isum
     }
 
@@ -509,8 +548,8 @@ mod x86 {
     }
 
     #[inline(always)]
-    unsafe fn q8_fix_vnni(isum: __m256i, a: &ActRow<'_>, g: usize) -> __m256i {
-        let sums = _mm256_loadu_si256(a.sum.as_ptr().add(g) as *const __m256i);
+    unsafe fn q8_fix_vnni(isum: __m256i, sum: *const i32) -> __m256i {
+        let sums = _mm256_loadu_si256(sum as *const __m256i);
         _mm256_sub_epi32(isum, _mm256_slli_epi32(sums, 7))
     }
 
@@ -527,12 +566,12 @@ mod x86 {
             pub(super) unsafe fn $name<const T: usize>(
                 m: Q4Rows<'_>,
                 rows: Range<usize>,
-                a: [ActRow<'_>; T],
+                a: ActTile<'_>,
                 out: *mut f32,
                 stride: usize,
             ) {
                 for r in rows {
-                    let v = $row::<T>(m.row(r), &a);
+                    let v = $row::<T>(m.row(r), a);
                     for t in 0..T {
                         *out.add(t * stride + r) = v[t];
                     }
@@ -540,43 +579,48 @@ mod x86 {
             }
 
             #[inline(always)]
-            unsafe fn $row<const T: usize>(w: Q4Row<'_>, a: &[ActRow<'_>; T]) -> [f32; T] {
+            unsafe fn $row<const T: usize>(w: Q4Row<'_>, a: ActTile<'_>) -> [f32; T] {
                 let nb = w.qs.len();
+                // Every token of the tile at constant offsets from one base (see
+                // `ActTile`): vector `k` of token `t` at `k·T + t`, scales at `g·T + 8t`.
+                let (aq, ad, as_) = (a.qs.as_ptr(), a.d.as_ptr(), a.s.as_ptr());
                 let full = full_blocks(nb);
                 let m4 = _mm256_set1_epi8(0x0F);
                 let mut acc = [_mm256_setzero_ps(); T];
                 let mut g = 0;
                 while g < full {
                     let mut isum = [_mm256_setzero_si256(); T];
+                    let ab = aq.add(g * T);
                     for c in 0..4 {
                         let p = load32(w.qs.as_ptr().add(g + 2 * c));
                         let lo = _mm256_and_si256(p, m4);
                         let hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
                         for t in 0..T {
-                            let q = a[t].qs.as_ptr().add(g + 2 * c);
-                            isum[t] = $step(isum[t], lo, load32(q));
-                            isum[t] = $step(isum[t], hi, load32(q.add(1)));
+                            isum[t] = $step(isum[t], lo, load32(ab.add(2 * c * T + t)));
+                            isum[t] = $step(isum[t], hi, load32(ab.add((2 * c + 1) * T + t)));
                         }
                     }
                     let dw = _mm256_loadu_ps(w.d.as_ptr().add(g));
                     let mw = _mm256_loadu_ps(w.m.as_ptr().add(g));
                     for t in 0..T {
-                        acc[t] = scale_group(acc[t], $finish(isum[t]), dw, Some(mw), &a[t], g);
+                        let (d, s) = (ad.add(g * T + 8 * t), as_.add(g * T + 8 * t));
+                        acc[t] = scale_group(acc[t], $finish(isum[t]), dw, Some(mw), d, s);
                     }
                     g += GROUP;
                 }
                 if full < nb {
-                    let mut tail = [[0i32; 8]; T];
+                    let mut tail = [_mm256_setzero_si256(); T];
                     for (off, n) in tail_parts(nb - full) {
                         if n == 0 {
                             continue;
                         }
                         let o = full + off;
+                        let ab = aq.add(o * T);
                         let mut isum = [_mm256_setzero_si256(); T];
                         if n == 1 {
                             let wv = expand_nibbles(w.qs.get_unchecked(o));
                             for t in 0..T {
-                                isum[t] = $step(isum[t], wv, load32(a[t].qs.as_ptr().add(o)));
+                                isum[t] = $step(isum[t], wv, load32(ab.add(t)));
                             }
                         }
                         for c in 0..n / 2 {
@@ -584,27 +628,24 @@ mod x86 {
                             let lo = _mm256_and_si256(p, m4);
                             let hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
                             for t in 0..T {
-                                let q = a[t].qs.as_ptr().add(o + 2 * c);
-                                isum[t] = $step(isum[t], lo, load32(q));
-                                isum[t] = $step(isum[t], hi, load32(q.add(1)));
+                                isum[t] = $step(isum[t], lo, load32(ab.add(2 * c * T + t)));
+                                isum[t] = $step(isum[t], hi, load32(ab.add((2 * c + 1) * T + t)));
                             }
                         }
                         for t in 0..T {
-                            store_folded($finish(isum[t]), n, tail[t].as_mut_ptr().add(off));
+                            let sums = place_folded($finish(isum[t]), n, off);
+                            tail[t] = _mm256_add_epi32(tail[t], sums);
                         }
                     }
                     let dw = _mm256_loadu_ps(w.d.as_ptr().add(full));
                     let mw = _mm256_loadu_ps(w.m.as_ptr().add(full));
                     for t in 0..T {
-                        let isum = load32(tail[t].as_ptr());
-                        acc[t] = scale_group(acc[t], isum, dw, Some(mw), &a[t], full);
+                        let isum = tail[t];
+                        let (d, s) = (ad.add(full * T + 8 * t), as_.add(full * T + 8 * t));
+                        acc[t] = scale_group(acc[t], isum, dw, Some(mw), d, s);
                     }
                 }
-                let mut out = [0f32; T];
-                for t in 0..T {
-                    out[t] = reduce_lanes(lanes(acc[t]));
-                }
-                out
+                reduce_tile(acc)
             }
         };
     }
@@ -624,12 +665,12 @@ mod x86 {
             pub(super) unsafe fn $name<const T: usize>(
                 m: Q8Rows<'_>,
                 rows: Range<usize>,
-                a: [ActRow<'_>; T],
+                a: ActTile<'_>,
                 out: *mut f32,
                 stride: usize,
             ) {
                 for r in rows {
-                    let v = $row::<T>(m.row(r), &a);
+                    let v = $row::<T>(m.row(r), a);
                     for t in 0..T {
                         *out.add(t * stride + r) = v[t];
                     }
@@ -637,8 +678,10 @@ mod x86 {
             }
 
             #[inline(always)]
-            unsafe fn $row<const T: usize>(w: Q8Row<'_>, a: &[ActRow<'_>; T]) -> [f32; T] {
+            unsafe fn $row<const T: usize>(w: Q8Row<'_>, a: ActTile<'_>) -> [f32; T] {
                 let nb = w.qs.len();
+                // Tile offsets as in the four-bit kernel.
+                let (aq, ad, asum) = (a.qs.as_ptr(), a.d.as_ptr(), a.sum.as_ptr());
                 let full = full_blocks(nb);
                 let mut acc = [_mm256_setzero_ps(); T];
                 let mut g = 0;
@@ -647,18 +690,21 @@ mod x86 {
                     for k in g..g + GROUP {
                         let wq = load32(w.qs.as_ptr().add(k));
                         let prep = $prep(wq);
+                        let ab = aq.add(k * T);
                         for t in 0..T {
-                            isum[t] = $step(isum[t], prep, wq, load32(a[t].qs.as_ptr().add(k)));
+                            isum[t] = $step(isum[t], prep, wq, load32(ab.add(t)));
                         }
                     }
                     let dw = _mm256_loadu_ps(w.d.as_ptr().add(g));
                     for t in 0..T {
-                        acc[t] = scale_group(acc[t], $fix(isum[t], &a[t], g), dw, None, &a[t], g);
+                        let e = g * T + 8 * t;
+                        let isum = $fix(isum[t], asum.add(e));
+                        acc[t] = scale_group(acc[t], isum, dw, None, ad.add(e), ad.add(e));
                     }
                     g += GROUP;
                 }
                 if full < nb {
-                    let mut tail = [[0i32; 8]; T];
+                    let mut tail = [_mm256_setzero_si256(); T];
                     for (off, n) in tail_parts(nb - full) {
                         if n == 0 {
                             continue;
@@ -668,26 +714,23 @@ mod x86 {
                         for v in o..o + n {
                             let wq = load32(w.qs.as_ptr().add(v));
                             let wabs = _mm256_sign_epi8(wq, wq);
+                            let ab = aq.add(v * T);
                             for t in 0..T {
-                                let s = load32(a[t].qs.as_ptr().add(v));
-                                isum[t] = $tail_step(isum[t], wabs, wq, s);
+                                isum[t] = $tail_step(isum[t], wabs, wq, load32(ab.add(t)));
                             }
                         }
                         for t in 0..T {
-                            store_folded(isum[t], n, tail[t].as_mut_ptr().add(off));
+                            tail[t] = _mm256_add_epi32(tail[t], place_folded(isum[t], n, off));
                         }
                     }
                     let dw = _mm256_loadu_ps(w.d.as_ptr().add(full));
                     for t in 0..T {
-                        let isum = load32(tail[t].as_ptr());
-                        acc[t] = scale_group(acc[t], isum, dw, None, &a[t], full);
+                        let isum = tail[t];
+                        let d = ad.add(full * T + 8 * t);
+                        acc[t] = scale_group(acc[t], isum, dw, None, d, d);
                     }
                 }
-                let mut out = [0f32; T];
-                for t in 0..T {
-                    out[t] = reduce_lanes(lanes(acc[t]));
-                }
-                out
+                reduce_tile(acc)
             }
         };
     }
@@ -760,10 +803,17 @@ mod tests {
             .enumerate()
             .map(|(b, wd)| {
                 (0..32)
-                    .map(|k| wd[k] as f64 * (a.d[b] as f64 * a.value(b, k) as f64))
+                    .map(|k| wd[k] as f64 * (a.d(b) as f64 * a.value(b, k) as f64))
                     .sum::<f64>()
             })
             .sum()
+    }
+
+    /// `x` quantised in tiles of `tile` tokens.
+    fn quantized(x: &[f32], width: usize, tile: usize) -> Activations {
+        let mut a = Activations::with_tile(tile);
+        a.quantize(x, width);
+        a
     }
 
     fn close(got: f32, want: f64, scale: f64) -> bool {
@@ -785,21 +835,21 @@ mod tests {
             let owned = q4_row(&blocks);
             let w = Q4Row { qs: &owned.qs, d: &owned.d, m: &owned.m };
             let n = blocks.len() * 32;
-            let mut acts = Activations::new();
-            acts.quantize(&xs[..8 * n], n);
-            let rows: [ActRow<'_>; 8] = std::array::from_fn(|t| acts.row(t));
+            let acts = quantized(&xs[..8 * n], n, 8);
+            let (tile, three) = (acts.tile_of(0), quantized(&xs[n..4 * n], n, 3));
             let deq: Vec<[f32; 32]> = blocks.iter().map(BlockQ4::dequantize).collect();
             let scale: f64 = blocks.iter().map(|b| (b.d.abs() * 15.0 + b.m.abs()) as f64 * 32.0 * 4.0).sum();
-            let portable = dot_q4_portable::<8>(w, rows);
+            let portable = dot_q4_portable::<8>(w, tile);
             for isa in Isa::supported() {
-                let got8 = dot_q4::<8>(isa, w, rows);
+                let got8 = dot_q4::<8>(isa, w, tile);
                 for t in 0..8 {
-                    prop_assert!(close(got8[t], reference(&deq, rows[t]), scale));
+                    prop_assert!(close(got8[t], reference(&deq, tile.row(t)), scale));
                     // bit-identical across instruction sets and tile sizes
                     prop_assert_eq!(got8[t].to_bits(), portable[t].to_bits());
-                    prop_assert_eq!(got8[t].to_bits(), dot_q4::<1>(isa, w, [rows[t]])[0].to_bits());
+                    let one = quantized(&xs[t * n..(t + 1) * n], n, 1);
+                    prop_assert_eq!(got8[t].to_bits(), dot_q4::<1>(isa, w, one.tile_of(0))[0].to_bits());
                 }
-                let got3 = dot_q4::<3>(isa, w, [rows[1], rows[2], rows[3]]);
+                let got3 = dot_q4::<3>(isa, w, three.tile_of(0));
                 prop_assert_eq!(got3[2].to_bits(), got8[3].to_bits());
             }
         }
@@ -820,18 +870,18 @@ mod tests {
             let wqs = pack_q8_row(&blocks);
             let w = Q8Row { qs: &wqs, d: &d };
             let n = blocks.len() * 32;
-            let mut acts = Activations::new();
-            acts.quantize(&xs[..5 * n], n);
-            let rows: [ActRow<'_>; 5] = std::array::from_fn(|t| acts.row(t));
+            let acts = quantized(&xs[..5 * n], n, 5);
+            let tile = acts.tile_of(0);
             let deq: Vec<[f32; 32]> = blocks.iter().map(BlockQ8::dequantize).collect();
             let scale: f64 = blocks.iter().map(|b| b.d as f64 * 128.0 * 32.0 * 4.0).sum();
-            let portable = dot_q8_portable::<5>(w, rows);
+            let portable = dot_q8_portable::<5>(w, tile);
             for isa in Isa::supported() {
-                let got = dot_q8::<5>(isa, w, rows);
+                let got = dot_q8::<5>(isa, w, tile);
                 for t in 0..5 {
-                    prop_assert!(close(got[t], reference(&deq, rows[t]), scale));
+                    prop_assert!(close(got[t], reference(&deq, tile.row(t)), scale));
                     prop_assert_eq!(got[t].to_bits(), portable[t].to_bits());
-                    prop_assert_eq!(got[t].to_bits(), dot_q8::<1>(isa, w, [rows[t]])[0].to_bits());
+                    let one = quantized(&xs[t * n..(t + 1) * n], n, 1);
+                    prop_assert_eq!(got[t].to_bits(), dot_q8::<1>(isa, w, one.tile_of(0))[0].to_bits());
                 }
             }
         }

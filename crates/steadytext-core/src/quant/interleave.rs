@@ -53,7 +53,7 @@ pub fn subgroups(blocks: usize) -> impl Iterator<Item = (usize, usize)> {
 }
 
 /// The subgroup `(first block, blocks)` holding block `b` of a row of `blocks` blocks.
-fn subgroup_of(blocks: usize, b: usize) -> (usize, usize) {
+pub fn subgroup_of(blocks: usize, b: usize) -> (usize, usize) {
     subgroups(blocks)
         .find(|&(o, n)| (o..o + n).contains(&b))
         .expect("block inside the row")
@@ -148,7 +148,7 @@ pub fn pack_q8_row_into(blocks: &[BlockQ8], out: &mut Vec<[i8; 32]>) {
 }
 
 /// `n` blocks of 32 values in natural order into one subgroup's `n` vectors.
-#[inline]
+#[inline(always)]
 pub fn scatter(blocks: &[[i8; 32]], out: &mut [[i8; 32]]) {
     let n = blocks.len();
     let per_vector = GROUP / n;

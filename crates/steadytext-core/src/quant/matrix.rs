@@ -3,14 +3,14 @@
 //! A [`QMatrix`] holds `rows × cols` weights as blocks of 32 along each row. [`matmul`] multiplies
 //! one or several matrices (whose outputs are concatenated, e.g. the q, k and v projections)
 //! with `tokens` activation rows in one parallel pass: rows are split into fixed chunks spread over
-//! the rayon pool, and within a chunk each weight row is read once for up to eight tokens at a
-//! time ([`Isa::max_tile`]). Every output element is computed by the same kernel operations
+//! the rayon pool, and within a chunk each weight row is read once per tile of the activations
+//! (up to eight tokens side by side; [`Activations::tile`]). Every output element is computed by the same kernel operations
 //! whatever the number of tokens, the tile it falls in or the thread that runs it (see
 //! [`super::dot`]), so results are bit-identical across batch sizes and thread counts.
 
 use rayon::prelude::*;
 
-use super::activations::{ActRow, Activations, GROUP};
+use super::activations::{ActTile, Activations, GROUP};
 use super::blocks::{BlockQ4, BlockQ8, QK};
 use super::dot::{q4_rows, q8_rows, Isa, Q4Rows, Q8Rows};
 use super::interleave::{pack_q4_row_into, pack_q8_row_into, unpack_q4, unpack_q8};
@@ -242,40 +242,41 @@ pub fn matmul(isa: Isa, parts: &[&QMatrix], x: &Activations, out: &mut [f32], ou
         let col0 = offsets[p];
         let mut t = 0;
         while t < tokens {
-            let n = (tokens - t).min(isa.max_tile());
+            let a = x.tile_of(t);
             let r = rows.clone();
-            match n {
-                1 => tile::<1>(part, isa, r, x, t, ptr, out_stride, col0),
-                2 => tile::<2>(part, isa, r, x, t, ptr, out_stride, col0),
-                3 => tile::<3>(part, isa, r, x, t, ptr, out_stride, col0),
-                4 => tile::<4>(part, isa, r, x, t, ptr, out_stride, col0),
-                5 => tile::<5>(part, isa, r, x, t, ptr, out_stride, col0),
-                6 => tile::<6>(part, isa, r, x, t, ptr, out_stride, col0),
-                7 => tile::<7>(part, isa, r, x, t, ptr, out_stride, col0),
-                _ => tile::<8>(part, isa, r, x, t, ptr, out_stride, col0),
+            match a.n {
+                1 => tile::<1>(part, isa, r, a, t, ptr, out_stride, col0),
+                2 => tile::<2>(part, isa, r, a, t, ptr, out_stride, col0),
+                3 => tile::<3>(part, isa, r, a, t, ptr, out_stride, col0),
+                4 => tile::<4>(part, isa, r, a, t, ptr, out_stride, col0),
+                5 => tile::<5>(part, isa, r, a, t, ptr, out_stride, col0),
+                6 => tile::<6>(part, isa, r, a, t, ptr, out_stride, col0),
+                7 => tile::<7>(part, isa, r, a, t, ptr, out_stride, col0),
+                _ => tile::<8>(part, isa, r, a, t, ptr, out_stride, col0),
             }
-            t += n;
+            t += a.n;
         }
     });
 }
 
-/// Rows `rows` of `part` times activation rows `t0 .. t0 + T`, written to `out`.
+/// Rows `rows` of `part` times the tile `acts` (activation rows `t0 .. t0 + T`), written to
+/// `out`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn tile<const T: usize>(
     part: &QMatrix,
     isa: Isa,
     rows: std::ops::Range<usize>,
-    x: &Activations,
+    acts: ActTile<'_>,
     t0: usize,
     out: OutPtr,
     out_stride: usize,
     col0: usize,
 ) {
-    let acts: [ActRow<'_>; T] = std::array::from_fn(|i| x.row(t0 + i));
     let (blocks, padded) = (part.blocks, part.padded);
-    // SAFETY: `rows` are rows of `part`; the activations have its block count (asserted by
-    // `matmul`) and both pad their scales to the next multiple of GROUP; every (t0 + t, col0 + r)
+    // SAFETY: `rows` are rows of `part`; the tile holds `T` tokens (the caller matched on
+    // `acts.n`) with the part's block count (asserted by `matmul`), and both pad their scales to
+    // the next multiple of GROUP; every (t0 + t, col0 + r)
     // is inside `out` (asserted by `matmul`) and written by this task alone.
     unsafe {
         let base = out.0.add(t0 * out_stride + col0);
@@ -326,11 +327,22 @@ mod tests {
         let xs: Vec<f32> = (0..tokens * 320)
             .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
             .collect();
-        let mut x = Activations::new();
-        x.quantize(&xs, 320);
         let stride = 90;
         let mut all = vec![0f32; tokens * stride];
+        let mut x = Activations::new();
+        x.quantize(&xs, 320);
         matmul(isa, &[&a, &b], &x, &mut all, stride);
+        // Any tiling of the same tokens (8: one tile of 7; 3: 3 + 3 + 1) gives the same bits.
+        for tile in [3, 8] {
+            let mut other = vec![0f32; tokens * stride];
+            let mut x = Activations::with_tile(tile);
+            x.quantize(&xs, 320);
+            matmul(isa, &[&a, &b], &x, &mut other, stride);
+            assert!(other
+                .iter()
+                .zip(&all)
+                .all(|(p, q)| p.to_bits() == q.to_bits()));
+        }
         for t in 0..tokens {
             let mut one_x = Activations::new();
             one_x.quantize(&xs[t * 320..(t + 1) * 320], 320);

@@ -12,7 +12,7 @@ pub mod dot;
 pub mod interleave;
 pub mod matrix;
 
-pub use activations::{ActRow, Activations};
+pub use activations::{ActRow, ActTile, Activations};
 pub use blocks::{BlockQ4, BlockQ8, QK};
 pub use dot::Isa;
 pub use matrix::{matmul, QData, QMatrix};

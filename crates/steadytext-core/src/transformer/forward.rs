@@ -11,25 +11,36 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::quant::{matmul, Activations};
 
-use super::math::{dot, rms_norm, silu, softmax};
+use super::attention::{attend, Group};
+use super::math::{rms_norm, silu_mul};
 use super::weights::LlamaWeights;
 
 /// Keys and values of one sequence, every layer, positions `0 .. len`.
+///
+/// Each KV head of each layer has its own contiguous `len × head_dim` array, so attention
+/// streams through one head's keys and values in order.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
-    /// Per layer: `len × kv_dim` keys.
+    /// Per (layer, KV head), at `layer · heads + head`: `len × head_dim` keys.
     k: Vec<Vec<f32>>,
-    /// Per layer: `len × kv_dim` values.
+    /// Values, as `k`.
     v: Vec<Vec<f32>>,
+    /// KV heads per layer.
+    heads: usize,
     len: usize,
 }
 
 impl KvCache {
-    /// An empty cache for `layers` layers.
+    /// An empty cache for `layers` layers (laid out for the model on first use).
     pub fn new(layers: usize) -> Self {
+        Self::with_heads(layers, 1)
+    }
+
+    fn with_heads(layers: usize, heads: usize) -> Self {
         Self {
-            k: vec![Vec::new(); layers],
-            v: vec![Vec::new(); layers],
+            k: vec![Vec::new(); layers * heads],
+            v: vec![Vec::new(); layers * heads],
+            heads,
             len: 0,
         }
     }
@@ -47,15 +58,17 @@ impl KvCache {
     /// Drop every position from `len` on (keeps the allocation).
     pub fn truncate(&mut self, len: usize, kv_dim: usize) {
         self.len = self.len.min(len);
-        for layer in self.k.iter_mut().chain(self.v.iter_mut()) {
-            layer.truncate(self.len * kv_dim);
+        let width = kv_dim / self.heads.max(1);
+        for part in self.k.iter_mut().chain(self.v.iter_mut()) {
+            part.truncate(self.len * width);
         }
     }
 
     /// Reserve room for `more` positions.
     pub fn reserve(&mut self, more: usize, kv_dim: usize) {
-        for layer in self.k.iter_mut().chain(self.v.iter_mut()) {
-            layer.reserve(more * kv_dim);
+        let width = kv_dim / self.heads.max(1);
+        for part in self.k.iter_mut().chain(self.v.iter_mut()) {
+            part.reserve(more * width);
         }
     }
 
@@ -80,7 +93,30 @@ pub struct SeqStep<'a> {
     pub logits: bool,
 }
 
-#[derive(Clone, Copy)]
+/// The work buffers of one step, kept between steps so a step allocates nothing once they have
+/// grown to its size. Every element a step reads was written earlier in the same step.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    qkv: Vec<f32>,
+    attn: Vec<f32>,
+    proj: Vec<f32>,
+    gate_up: Vec<f32>,
+    hidden: Vec<f32>,
+    last: Vec<f32>,
+    logits: Vec<f32>,
+    acts: Activations,
+    spans: Vec<Span>,
+}
+
+/// `v` as a slice of `n` elements (new elements zero, old ones left as they are).
+fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    v.resize(n, 0.0);
+    &mut v[..n]
+}
+
+#[derive(Debug, Clone, Copy)]
 struct Span {
     /// First row of this sequence in the step's token matrix.
     row: usize,
@@ -99,13 +135,34 @@ impl LlamaWeights {
     /// the pool's threads directly; called from outside, each of them would instead be handed
     /// over to the pool and waited for, two thread wake-ups per loop.
     pub fn forward(&self, seqs: &mut [SeqStep<'_>]) -> Result<Vec<Vec<f32>>> {
-        rayon::scope(|_| self.forward_in_pool(seqs))
+        let pool = || self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        let mut scratch = pool().pop().unwrap_or_default();
+        let out = rayon::scope(|_| self.forward_in_pool(seqs, &mut scratch));
+        pool().push(scratch);
+        out
     }
 
-    fn forward_in_pool(&self, seqs: &mut [SeqStep<'_>]) -> Result<Vec<Vec<f32>>> {
+    fn forward_in_pool(
+        &self,
+        seqs: &mut [SeqStep<'_>],
+        scratch: &mut Scratch,
+    ) -> Result<Vec<Vec<f32>>> {
         let c = &self.config;
         let (dim, kv_dim, hd) = (c.dim, c.kv_dim(), c.head_dim);
-        let mut spans = Vec::with_capacity(seqs.len());
+        let Scratch {
+            x,
+            xn,
+            qkv,
+            attn,
+            proj,
+            gate_up,
+            hidden,
+            last,
+            logits,
+            acts,
+            spans,
+        } = scratch;
+        spans.clear();
         let mut total = 0;
         for s in seqs.iter() {
             if s.tokens.is_empty() {
@@ -131,16 +188,22 @@ impl LlamaWeights {
             });
             total += s.tokens.len();
         }
+        let spans: &[Span] = spans;
         for s in seqs.iter_mut() {
-            if s.kv.k.len() != c.layers {
-                *s.kv = KvCache::new(c.layers);
+            if s.kv.heads != c.kv_heads || s.kv.k.len() != c.layers * c.kv_heads {
+                if !s.kv.is_empty() {
+                    return Err(Error::Inference(
+                        "a KV cache filled by another model".into(),
+                    ));
+                }
+                *s.kv = KvCache::with_heads(c.layers, c.kv_heads);
             }
             s.kv.reserve(s.tokens.len(), kv_dim);
         }
 
         // Residual stream: one row per token.
-        let mut x = vec![0f32; total * dim];
-        for (s, span) in seqs.iter().zip(&spans) {
+        let x = sized(x, total * dim);
+        for (s, span) in seqs.iter().zip(spans) {
             for (i, &t) in s.tokens.iter().enumerate() {
                 let row = &mut x[(span.row + i) * dim..(span.row + i + 1) * dim];
                 self.embed.dequantize_row(t as usize, row);
@@ -148,60 +211,64 @@ impl LlamaWeights {
         }
 
         let qkv_w = dim + 2 * kv_dim;
-        let mut xn = vec![0f32; total * dim];
-        let mut acts = Activations::new();
-        let mut qkv = vec![0f32; total * qkv_w];
-        let mut attn = vec![0f32; total * dim];
-        let mut proj = vec![0f32; total * dim];
-        let mut gate_up = vec![0f32; total * 2 * c.ffn_dim];
-        let mut hidden = vec![0f32; total * c.ffn_dim];
+        let xn = sized(xn, total * dim);
+        let qkv = sized(qkv, total * qkv_w);
+        let attn = sized(attn, total * dim);
+        let proj = sized(proj, total * dim);
+        let gate_up = sized(gate_up, total * 2 * c.ffn_dim);
+        let hidden = sized(hidden, total * c.ffn_dim);
         let isa = self.isa;
 
+        // Each block ends by adding its output to the residual stream and normalising the
+        // result for the next block, in one pass over the rows.
+        if let Some(first) = self.layers.first() {
+            add_then_norm(x, None, Some((&first.attn_norm, c.eps)), dim, xn);
+        }
         for (l, layer) in self.layers.iter().enumerate() {
-            // Attention block.
-            norm_rows(&x, &layer.attn_norm, c.eps, dim, &mut xn);
-            acts.quantize(&xn, dim);
+            // Attention block (`xn` holds the normalised input).
+            acts.quantize(xn, dim);
             let parts = [&layer.qkv[0], &layer.qkv[1], &layer.qkv[2]];
-            matmul(isa, &parts, &acts, &mut qkv, qkv_w);
+            matmul(isa, &parts, acts, qkv, qkv_w);
             // Rotary embedding on q and k, then append k and v to each sequence's cache.
-            for (s, span) in seqs.iter_mut().zip(&spans) {
+            for (s, span) in seqs.iter_mut().zip(spans) {
                 for i in 0..span.n {
                     let row = &mut qkv[(span.row + i) * qkv_w..(span.row + i + 1) * qkv_w];
                     for h in row[..dim + kv_dim].chunks_exact_mut(hd) {
                         self.rope.apply(h, span.pos + i);
                     }
-                    s.kv.k[l].extend_from_slice(&row[dim..dim + kv_dim]);
-                    s.kv.v[l].extend_from_slice(&row[dim + kv_dim..]);
+                    for h in 0..c.kv_heads {
+                        let (k, v) = (dim + h * hd, dim + kv_dim + h * hd);
+                        s.kv.k[l * c.kv_heads + h].extend_from_slice(&row[k..k + hd]);
+                        s.kv.v[l * c.kv_heads + h].extend_from_slice(&row[v..v + hd]);
+                    }
                 }
             }
-            self.attention(l, seqs, &spans, &qkv, &mut attn);
-            acts.quantize(&attn, dim);
-            matmul(isa, &[&layer.o], &acts, &mut proj, dim);
-            add_in_place(&mut x, &proj);
+            self.attention(l, seqs, spans, qkv, attn);
+            acts.quantize(attn, dim);
+            matmul(isa, &[&layer.o], acts, proj, dim);
+            add_then_norm(x, Some(proj), Some((&layer.ffn_norm, c.eps)), dim, xn);
 
             // Feed-forward block.
-            norm_rows(&x, &layer.ffn_norm, c.eps, dim, &mut xn);
-            acts.quantize(&xn, dim);
+            acts.quantize(xn, dim);
             let parts = [&layer.gate_up[0], &layer.gate_up[1]];
             let f = c.ffn_dim;
-            matmul(isa, &parts, &acts, &mut gate_up, 2 * f);
-            for (h, gu) in hidden.chunks_exact_mut(f).zip(gate_up.chunks_exact(2 * f)) {
-                for ((o, &g), &u) in h.iter_mut().zip(&gu[..f]).zip(&gu[f..]) {
-                    *o = silu(g) * u;
-                }
-            }
-            acts.quantize(&hidden, f);
-            matmul(isa, &[&layer.down], &acts, &mut proj, dim);
-            add_in_place(&mut x, &proj);
+            matmul(isa, &parts, acts, gate_up, 2 * f);
+            for_rows(hidden, f, gate_up, 2 * f, |h, gu| {
+                silu_mul(isa, h, &gu[..f], &gu[f..]);
+            });
+            acts.quantize(hidden, f);
+            matmul(isa, &[&layer.down], acts, proj, dim);
+            let next = self.layers.get(l + 1).map(|n| (&n.attn_norm[..], c.eps));
+            add_then_norm(x, Some(proj), next, dim, xn);
         }
-        for (s, span) in seqs.iter_mut().zip(&spans) {
+        for (s, span) in seqs.iter_mut().zip(spans) {
             s.kv.len = span.pos + span.n;
         }
 
         // Logits for the last token of each sequence that wants them.
         let wanted: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].logits).collect();
         let n = wanted.len();
-        let mut last = vec![0f32; n * dim];
+        let last = sized(last, n * dim);
         for (i, span) in wanted.iter().map(|&s| spans[s]).enumerate() {
             let r = span.row + span.n - 1;
             rms_norm(
@@ -211,11 +278,11 @@ impl LlamaWeights {
                 &mut last[i * dim..(i + 1) * dim],
             );
         }
-        acts.quantize(&last, dim);
+        acts.quantize(last, dim);
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        let mut logits = vec![0f32; n * c.vocab];
+        let logits = sized(logits, n * c.vocab);
         if n > 0 {
-            matmul(isa, &[head], &acts, &mut logits, c.vocab);
+            matmul(isa, &[head], acts, logits, c.vocab);
         }
         let mut rows = logits.chunks_exact(c.vocab);
         Ok((0..seqs.len())
@@ -230,7 +297,7 @@ impl LlamaWeights {
     }
 
     /// Causal grouped-query attention of every new token of every sequence, into `out`
-    /// (`tokens × dim`), one parallel task per (token, head).
+    /// (`tokens × dim`), one parallel task per (token, KV head).
     fn attention(
         &self,
         layer: usize,
@@ -250,42 +317,74 @@ impl LlamaWeights {
             .enumerate()
             .flat_map(|(s, sp)| (0..sp.n).map(move |i| (s, i)))
             .collect();
-        out.par_chunks_exact_mut(hd)
+        // One task per (token, KV head): the query heads sharing it, which are consecutive.
+        let width = group * hd;
+        out.par_chunks_exact_mut(width)
             .enumerate()
-            .for_each_init(Vec::new, |scores, (task, o)| {
-                let (row, h) = (task / c.heads, task % c.heads);
+            .for_each(|(task, o)| {
+                let (row, kvh) = (task / c.kv_heads, task % c.kv_heads);
                 let (s, i) = rows[row];
                 let span = spans[s];
-                let q = &qkv[row * qkv_w + h * hd..row * qkv_w + (h + 1) * hd];
-                let kvh = h / group;
-                let keys = &seqs[s].kv.k[layer];
-                let values = &seqs[s].kv.v[layer];
-                let upto = span.pos + i + 1;
-                scores.clear();
-                for p in 0..upto {
-                    let k = &keys[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
-                    scores.push(dot(q, k) * scale);
-                }
-                softmax(scores);
-                o.fill(0.0);
-                for (p, &w) in scores.iter().enumerate() {
-                    let v = &values[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
-                    for (od, &vd) in o.iter_mut().zip(v) {
-                        *od += w * vd;
-                    }
-                }
+                let q0 = row * qkv_w + kvh * width;
+                let heads = Group {
+                    q: &qkv[q0..q0 + width],
+                    head_dim: hd,
+                    keys: &seqs[s].kv.k[layer * c.kv_heads + kvh],
+                    values: &seqs[s].kv.v[layer * c.kv_heads + kvh],
+                    stride: hd,
+                    offset: 0,
+                    upto: span.pos + i + 1,
+                    scale,
+                };
+                SCORES.with_borrow_mut(|scores| attend(self.isa, heads, scores, o));
             });
     }
 }
 
-fn norm_rows(x: &[f32], w: &[f32], eps: f32, dim: usize, out: &mut [f32]) {
-    for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-        rms_norm(xr, w, eps, or);
+thread_local! {
+    /// Attention scores of the (token, KV head) a thread is working on, kept between tasks.
+    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f(a_row, b_row)` for every row of `a` (`wa` wide) and `b` (`wb` wide), the rows spread
+/// over the pool when there are several (each row's result is the same either way).
+fn for_rows(a: &mut [f32], wa: usize, b: &[f32], wb: usize, f: impl Fn(&mut [f32], &[f32]) + Sync) {
+    if a.len() > wa {
+        let rows = a.par_chunks_exact_mut(wa).zip(b.par_chunks_exact(wb));
+        rows.for_each(|(x, y)| f(x, y));
+    } else {
+        a.chunks_exact_mut(wa)
+            .zip(b.chunks_exact(wb))
+            .for_each(|(x, y)| f(x, y));
     }
 }
 
-fn add_in_place(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
+/// Row by row: `x += y` (with `y`), then `out = rms_norm(x)` (with `norm`), the rows spread over
+/// the pool when there are several (each row's result is the same either way).
+fn add_then_norm(
+    x: &mut [f32],
+    y: Option<&[f32]>,
+    norm: Option<(&[f32], f32)>,
+    dim: usize,
+    out: &mut [f32],
+) {
+    let row = |t: usize, xr: &mut [f32], or: &mut [f32]| {
+        if let Some(y) = y {
+            for (a, b) in xr.iter_mut().zip(&y[t * dim..(t + 1) * dim]) {
+                *a += b;
+            }
+        }
+        if let Some((w, eps)) = norm {
+            rms_norm(xr, w, eps, or);
+        }
+    };
+    if x.len() > dim {
+        let rows = x
+            .par_chunks_exact_mut(dim)
+            .zip(out.par_chunks_exact_mut(dim));
+        rows.enumerate().for_each(|(t, (xr, or))| row(t, xr, or));
+    } else {
+        let rows = x.chunks_exact_mut(dim).zip(out.chunks_exact_mut(dim));
+        rows.enumerate().for_each(|(t, (xr, or))| row(t, xr, or));
     }
 }

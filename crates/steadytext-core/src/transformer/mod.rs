@@ -5,6 +5,7 @@
 //! number of tokens each in one batched step. [`NativeLlama`] is one sequence as a
 //! [`LanguageModel`], for the decoding and constraint code.
 
+mod attention;
 mod forward;
 mod math;
 mod weights;

@@ -74,6 +74,8 @@ pub struct LlamaWeights {
     pub(crate) isa: Isa,
     /// Names of tensors that had to be re-quantised to eight bits (lossy).
     pub(crate) requantized: Vec<String>,
+    /// Work buffers of finished steps, reused by the next ones (one per concurrent step).
+    pub(crate) scratch: std::sync::Mutex<Vec<super::forward::Scratch>>,
 }
 
 /// Upper bound on the context we prepare rotary tables and KV caches for.
@@ -322,6 +324,7 @@ impl LlamaWeights {
             rope,
             isa: Isa::detect(),
             requantized,
+            scratch: Default::default(),
         })
     }
 
