@@ -40,7 +40,7 @@ impl Kernels {
     /// A stable name, used in the backend identity.
     pub fn name(self) -> &'static str {
         match self {
-            Kernels::Native => "native-v5",
+            Kernels::Native => "native-v4",
             Kernels::Candle => "candle",
             Kernels::CandleQ8_0 => "candle-q4_1-as-q8_0",
             Kernels::CandleF32 => "candle-f32",

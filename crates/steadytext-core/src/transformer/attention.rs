@@ -1,16 +1,16 @@
 //! One query head's causal attention over its KV head's cache.
 //!
-//! The arithmetic is fixed: each score is a dot product over eight lanes (`lane = fma(q, k,
-//! lane)`) reduced in a fixed order, times the scale; the softmax is the one in `math`; each
-//! output element is `o = fma(w_p, v_p, o)` over positions in order, starting from zero. Only the
-//! schedule changes with the instruction set: with AVX2 + FMA, four positions' dot products run
-//! side by side (independent sums, so more of them are in flight) and the weighted sum keeps
-//! eight vectors of the output in registers. Fused multiply-adds round once on every
-//! instruction set (the portable code calls `mul_add`), so every one gives the same bits.
+//! The arithmetic is fixed (and the same as [`super::math::dot`] and [`super::math::softmax`]):
+//! each score is a dot product over eight lanes reduced in a fixed order, times the scale; the
+//! softmax is the one in `math`; each output element sums `w_p · v_p` over positions in order,
+//! starting from zero. Only the schedule changes with the instruction set: with AVX2, the heads
+//! of a group and several positions run side by side (independent sums, so more of them are in
+//! flight) and output vectors stay in registers. Multiplications and additions are never fused,
+//! so every instruction set gives the same bits.
 
 use crate::quant::Isa;
 
-use super::math::{reduce8, softmax_in_place};
+use super::math::{dot, softmax_in_place};
 
 /// The query heads that share one KV head (grouped-query attention), and that KV head's cache.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +58,7 @@ pub(crate) fn attend(isa: Isa, g: Group<'_>, scores: &mut Vec<f32>, out: &mut [f
     {
         let q = &g.q[h * hd..(h + 1) * hd];
         for (p, s) in s.iter_mut().enumerate().take(g.upto) {
-            *s = dot_fused(q, &g.keys[p * g.stride + g.offset..][..hd]) * g.scale;
+            *s = dot(q, &g.keys[p * g.stride + g.offset..][..hd]) * g.scale;
         }
         let s = &mut s[..g.upto];
         softmax_in_place(s);
@@ -66,20 +66,10 @@ pub(crate) fn attend(isa: Isa, g: Group<'_>, scores: &mut Vec<f32>, out: &mut [f
         for (p, &w) in s.iter().enumerate() {
             let v = &g.values[p * g.stride + g.offset..][..hd];
             for (o, &x) in o.iter_mut().zip(v) {
-                *o = w.mul_add(x, *o);
+                *o += w * x;
             }
         }
     }
-}
-
-/// `q · k` over eight lanes of fused multiply-adds (values past the last multiple of eight go
-/// to lanes `0 ..`), reduced in [`reduce8`]'s order.
-fn dot_fused(q: &[f32], k: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    for (i, (&x, &y)) in q.iter().zip(k).enumerate() {
-        lanes[i % 8] = x.mul_add(y, lanes[i % 8]);
-    }
-    reduce8(lanes)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -145,7 +135,7 @@ mod x86 {
                 for (h, acc) in acc.iter_mut().enumerate() {
                     let qv = _mm256_loadu_ps(q.add(h * hd + c));
                     for j in 0..P {
-                        acc[j] = _mm256_fmadd_ps(qv, kv[j], acc[j]);
+                        acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(qv, kv[j]));
                     }
                 }
             }
@@ -188,7 +178,7 @@ mod x86 {
             for (h, acc) in acc.iter_mut().enumerate() {
                 let w = _mm256_set1_ps(*scores.get_unchecked(h * upto + p));
                 for i in 0..N {
-                    acc[i] = _mm256_fmadd_ps(w, vv[i], acc[i]);
+                    acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(w, vv[i]));
                 }
             }
         }
@@ -211,24 +201,16 @@ mod tests {
         let hd = g.head_dim;
         let q = &g.q[h * hd..(h + 1) * hd];
         let mut s: Vec<f32> = (0..g.upto)
-            .map(|p| dot_fused(q, &g.keys[p * g.stride + g.offset..][..hd]) * g.scale)
+            .map(|p| dot(q, &g.keys[p * g.stride + g.offset..][..hd]) * g.scale)
             .collect();
         softmax(&mut s);
         let mut out = vec![0f32; hd];
         for (p, &w) in s.iter().enumerate() {
             for (e, o) in out.iter_mut().enumerate() {
-                *o = w.mul_add(g.values[p * g.stride + g.offset + e], *o);
+                *o += w * g.values[p * g.stride + g.offset + e];
             }
         }
         out
-    }
-
-    #[test]
-    fn the_fused_dot_product_is_close_to_a_plain_sum() {
-        let a: Vec<f32> = (0..67).map(|i| i as f32 * 0.5).collect();
-        let b: Vec<f32> = (0..67).map(|i| 1.0 - i as f32 * 0.01).collect();
-        let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-        assert!((dot_fused(&a, &b) as f64 - want).abs() < 1e-2);
     }
 
     #[test]
