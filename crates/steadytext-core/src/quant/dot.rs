@@ -383,18 +383,24 @@ pub fn dot_q8_portable<const T: usize>(w: Q8Row<'_>, a: ActTile<'_>) -> [f32; T]
     out
 }
 
+/// The eight lanes of a 256-bit vector.
+///
+/// # Safety
+/// The CPU has AVX.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn lanes(v: std::arch::x86_64::__m256) -> [f32; 8] {
+    let mut out = [0f32; 8];
+    // SAFETY: the caller promises AVX; `out` holds eight values.
+    unsafe { std::arch::x86_64::_mm256_storeu_ps(out.as_mut_ptr(), v) };
+    out
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{full_blocks, reduce_lanes, ActTile, Q4Row, Q4Rows, Q8Row, Q8Rows, GROUP};
+    use super::{full_blocks, lanes, reduce_lanes, ActTile, Q4Row, Q4Rows, Q8Row, Q8Rows, GROUP};
     use std::arch::x86_64::*;
     use std::ops::Range;
-
-    #[inline(always)]
-    unsafe fn lanes(v: __m256) -> [f32; 8] {
-        let mut out = [0f32; 8];
-        _mm256_storeu_ps(out.as_mut_ptr(), v);
-        out
-    }
 
     /// [`reduce_lanes`] of each accumulator. Eight of them are reduced together by transposing
     /// as they are summed: each addition is one of `reduce_lanes`, with the same operands.

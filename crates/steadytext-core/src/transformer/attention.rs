@@ -78,13 +78,7 @@ mod x86 {
 
     use super::super::math::{reduce8, softmax_in_place};
     use super::Group;
-
-    #[inline(always)]
-    unsafe fn lanes(v: __m256) -> [f32; 8] {
-        let mut out = [0f32; 8];
-        _mm256_storeu_ps(out.as_mut_ptr(), v);
-        out
-    }
+    use crate::quant::dot::lanes;
 
     /// [`super::attend`] for a head size that is a multiple of eight. Groups of up to four
     /// heads run together (sized so their accumulators stay in sixteen registers); larger
