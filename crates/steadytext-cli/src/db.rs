@@ -397,10 +397,11 @@ async fn demo_report(
     }
     for c in &churn {
         out.push_str(&format!(
-            "customer {}: risk {:.2}, factors {}\n  retention: {}\n",
+            "customer {}: risk {:.2}, factors {}\n  retention: {}{}\n",
             c.customer_id,
             c.risk.score,
             serde_json::to_string(&c.risk.factors)?,
+            crate::demo::grounding_label(c.grounding),
             c.strategy
         ));
     }

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use clap::Args;
+use steadytext_schema::faithfulness::Grounding;
 use steadytext_schema::recommendations::Recommendation;
 use steadytext_schema::scenario::{run_scenario, seed_sample, ScenarioReport};
 use steadytext_schema::{Analyst, CustomerInsight, ExecutiveSummary, SegmentProfile};
@@ -105,11 +106,11 @@ pub fn render(r: &ScenarioReport) -> String {
         s.push_str(&format!("customer {id}: risk {:.2}\n", risk.score));
     }
     for strategy in &r.retention {
-        let v = serde_json::to_value(strategy).unwrap_or_default();
         s.push_str(&format!(
-            "  retention strategy for customer {}: {}\n",
-            v["customer_id"],
-            v["strategy"].as_str().unwrap_or_default()
+            "  retention strategy for customer {}: {}{}\n",
+            strategy.customer_id,
+            grounding_label(strategy.grounding),
+            strategy.strategy
         ));
     }
     render_segments(&mut s, &r.segments);
@@ -118,18 +119,28 @@ pub fn render(r: &ScenarioReport) -> String {
     s
 }
 
+/// How a free-text field is labelled: nothing for model prose that passed the faithfulness
+/// check, a fallback marker for the facts shown in its place.
+pub fn grounding_label(grounding: Grounding) -> &'static str {
+    match grounding {
+        Grounding::Checked => "",
+        Grounding::Fallback => "[facts; the model's text failed the grounding check] ",
+    }
+}
+
 /// The sentiment dashboard section (shared by the in-memory and the database demo).
 pub fn render_dashboard(out: &mut String, rows: &[CustomerInsight]) {
     out.push_str("\n== Sentiment dashboard ==\n");
     for d in rows {
         let s = &d.snapshot;
         out.push_str(&format!(
-            "customer {}: {}, avg sentiment {}, {} interactions, {} issues\n  insight: {}\n",
+            "customer {}: {}, avg sentiment {}, {} interactions, {} issues\n  insight: {}{}\n",
             s.customer_id,
             s.status,
             s.avg_sentiment.map_or("n/a".into(), |v| format!("{v:+.2}")),
             s.interaction_count,
             s.issue_count,
+            grounding_label(d.grounding),
             d.insight
         ));
     }
@@ -140,8 +151,11 @@ pub fn render_segments(out: &mut String, segments: &[SegmentProfile]) {
     out.push_str("\n== Segments ==\n");
     for seg in segments {
         out.push_str(&format!(
-            "{} ({} customers): {}\n",
-            seg.segment_name, seg.customer_count, seg.ai_profile
+            "{} ({} customers): {}{}\n",
+            seg.segment_name,
+            seg.customer_count,
+            grounding_label(seg.grounding),
+            seg.ai_profile
         ));
         for m in &seg.strategies.strategies {
             out.push_str(&format!(
@@ -169,13 +183,14 @@ pub fn render_recommendations(out: &mut String, customer: i32, recs: &[Recommend
 pub fn render_executive(out: &mut String, executive: &ExecutiveSummary) {
     let e = &executive.stats;
     out.push_str(&format!(
-        "\n== Executive summary ==\n{} customers, {} at high risk, avg LTV {}, {} reviews (avg {}), {} open tickets\n{}\n",
+        "\n== Executive summary ==\n{} customers, {} at high risk, avg LTV {}, {} reviews (avg {}), {} open tickets\n{}{}\n",
         e.total_customers,
         e.high_risk_customers,
         e.avg_lifetime_value.map_or("n/a".into(), |v| format!("${v:.2}")),
         e.total_reviews,
         e.avg_rating.map_or("n/a".into(), |v| format!("{v:.1}")),
         e.open_tickets,
+        grounding_label(executive.grounding),
         executive.insights
     ));
 }

@@ -1,6 +1,6 @@
 //! The pluggable part of the engine: something that completes a prompt deterministically.
 //!
-//! [`crate::LocalBackend`] runs a GGUF model in-process with candle. Every backend reports an
+//! [`crate::LocalBackend`] runs a GGUF model in-process. Every backend reports an
 //! [`Backend::identity`] that names the exact model (and how it is run); it is part of every cache
 //! key, so results of different models or engines never mix.
 
@@ -23,7 +23,8 @@ pub enum Constraint {
 /// One request to a backend: the prompt exactly as the model should see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompletionRequest {
-    /// The final prompt text (chat template already applied when wanted).
+    /// The final prompt text (chat template already applied when wanted); spans marked literal
+    /// ([`crate::prompt`]) are encoded as plain text.
     pub prompt: String,
     /// Upper bound on generated tokens.
     pub max_tokens: usize,
@@ -56,6 +57,14 @@ pub trait Backend: Send + Sync {
 
     /// The context window in tokens.
     fn context_length(&self) -> usize;
+
+    /// Whether `text` holds the text of one of the model's control tokens, which must then be
+    /// sent as a literal span ([`crate::prompt`]). The default recognises the common chat
+    /// formats' marker shapes ([`crate::prompt::looks_like_control_text`]); a backend that knows
+    /// its vocabulary answers exactly.
+    fn contains_control_text(&self, text: &str) -> bool {
+        crate::prompt::looks_like_control_text(text)
+    }
 
     /// Wrap `user` in the model's chat template as one user turn ready for the assistant's reply.
     fn render_chat(&self, user: &str) -> Result<String>;

@@ -37,6 +37,7 @@ pub mod model;
 pub mod model_location;
 pub mod options;
 pub mod prefill;
+pub mod prompt;
 pub mod quant;
 mod scheduler;
 pub mod tokenizer;

@@ -577,6 +577,14 @@ impl Backend for LocalBackend {
         self.inner.context
     }
 
+    fn contains_control_text(&self, text: &str) -> bool {
+        match self.loaded() {
+            Ok(loaded) => loaded.tokenizer.contains_control_text(text),
+            // The vocabulary is unreadable: the shape test, and the error comes with the call.
+            Err(_) => crate::prompt::looks_like_control_text(text),
+        }
+    }
+
     fn render_chat(&self, user: &str) -> Result<String> {
         self.inner.template.render_user(user)
     }

@@ -6,16 +6,22 @@
 //! (`tokenizer.ggml.token_type == 3`) registered as a special token so the chat markers
 //! (`<|im_start|>`, `<|im_end|>`) encode to their single ids.
 //!
+//! Prompts may carry literal spans ([`crate::prompt`]): their text is encoded with control-token
+//! parsing off, so untrusted text never becomes a control token.
+//!
 //! candle's own `TokenizerFromGguf` does not know the `smollm` pre-tokenizer and adds a prefix space,
 //! which changes the ChatML ids; this module does not.
 
 use std::collections::HashMap;
+
+use aho_corasick::AhoCorasick;
 
 use candle_core::quantized::gguf_file::{Content, Value};
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::error::{Error, Result};
+use crate::prompt::{self, Piece};
 
 /// GGUF `token_type` of control tokens.
 const TOKEN_TYPE_CONTROL: i32 = 3;
@@ -35,6 +41,10 @@ pub struct SpecialTokens {
 #[derive(Clone)]
 pub struct GgufTokenizer {
     inner: Tokenizer,
+    /// The same tokenizer with control-token parsing off (literal spans).
+    literal: Tokenizer,
+    /// Finds the text of any control token.
+    control_text: AhoCorasick,
     special: SpecialTokens,
     vocab_size: usize,
 }
@@ -118,7 +128,11 @@ impl GgufTokenizer {
             .filter(|(_, t)| **t == TOKEN_TYPE_CONTROL)
             .map(|(tok, _)| AddedToken::from(tok.clone(), true))
             .collect();
+        let control_text = AhoCorasick::new(specials.iter().map(|t| t.content.as_str()))
+            .map_err(tok_err)?;
         inner.add_special_tokens(specials).map_err(tok_err)?;
+        let mut literal = inner.clone();
+        literal.set_encode_special_tokens(true);
 
         let name = |id: u32| tokens.get(id as usize).cloned().unwrap_or_default();
         let eos_id = md_u32(ct, "tokenizer.ggml.eos_token_id")
@@ -132,6 +146,8 @@ impl GgufTokenizer {
         Ok(Self {
             vocab_size: tokens.len(),
             inner,
+            literal,
+            control_text,
             special: SpecialTokens {
                 bos,
                 eos: (eos_id, name(eos_id)),
@@ -140,18 +156,38 @@ impl GgufTokenizer {
         })
     }
 
-    /// Encode text; special-token text (e.g. `<|im_start|>`) maps to its single id.
-    /// Adds BOS when the model asks for it.
+    /// Encode a rendered prompt: in markup, special-token text (e.g. `<|im_start|>`) maps to
+    /// its single id; in literal spans ([`crate::prompt`]) it is plain text. Adds BOS when the
+    /// model asks for it.
+    ///
+    /// A text without span markers is encoded in one piece, exactly as before literal spans
+    /// existed.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.inner.encode_fast(text, false).map_err(tok_err)?;
-        let mut ids = Vec::with_capacity(enc.len() + 1);
+        let mut ids = Vec::with_capacity(text.len() / 3 + 2);
         if self.special.add_bos {
             if let Some((bos, _)) = &self.special.bos {
                 ids.push(*bos);
             }
         }
-        ids.extend_from_slice(enc.get_ids());
+        if !prompt::has_literal(text) && !text.contains(prompt::LITERAL_CLOSE) {
+            let enc = self.inner.encode_fast(text, false).map_err(tok_err)?;
+            ids.extend_from_slice(enc.get_ids());
+            return Ok(ids);
+        }
+        for piece in prompt::pieces(text) {
+            let (tokenizer, t) = match piece {
+                Piece::Markup(t) => (&self.inner, t),
+                Piece::Literal(t) => (&self.literal, t),
+            };
+            let enc = tokenizer.encode_fast(t, false).map_err(tok_err)?;
+            ids.extend_from_slice(enc.get_ids());
+        }
         Ok(ids)
+    }
+
+    /// Whether `text` contains the text of any control token of this vocabulary.
+    pub fn contains_control_text(&self, text: &str) -> bool {
+        self.control_text.is_match(text)
     }
 
     /// Decode ids to text, dropping special tokens.

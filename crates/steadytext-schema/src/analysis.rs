@@ -21,6 +21,7 @@ use crate::churn::ChurnRisk;
 use crate::enums::RecommendationType;
 use crate::error::SchemaError;
 use crate::executive::ExecutiveStats;
+use crate::faithfulness::{self, Grounded};
 use crate::prompts::{Prompt, PromptBuilder, ReviewInput, TicketInput};
 use crate::recommendations::{
     rank_recommendations, CustomerProfile, Recommendation, RecommendationDraft,
@@ -119,12 +120,14 @@ impl<'e> Analyst<'e> {
         o
     }
 
-    async fn text(&self, prompt: Prompt) -> AnalysisResult<String> {
+    /// Free prose for `prompt`, shown only when it passes the faithfulness check against the
+    /// prompt's facts ([`crate::faithfulness`]); else the facts, labelled as the fallback.
+    async fn grounded_text(&self, prompt: Prompt) -> AnalysisResult<Grounded> {
         let g = self
             .engine
             .generate(prompt.as_str(), &self.opts(&prompt))
             .await?;
-        Ok(g.text.trim().to_string())
+        Ok(faithfulness::ground(&g.text, prompt.facts(), prompt.as_str()))
     }
 
     /// Five-way sentiment of a review and the decision margin (nats) between the best and the
@@ -185,7 +188,9 @@ impl<'e> Analyst<'e> {
         if !risk.is_reportable() {
             return Ok(None);
         }
-        let text = self.text(self.prompts.retention_strategy(risk)).await?;
+        let text = self
+            .grounded_text(self.prompts.retention_strategy(risk))
+            .await?;
         Ok(Some(RetentionStrategy::new(
             customer_id,
             risk.clone(),
@@ -195,7 +200,9 @@ impl<'e> Analyst<'e> {
 
     /// A segment's profile text and exactly three marketing strategies.
     pub async fn segment_profile(&self, stats: &SegmentStats) -> AnalysisResult<SegmentProfile> {
-        let profile = self.text(self.prompts.segment_profile(stats)).await?;
+        let profile = self
+            .grounded_text(self.prompts.segment_profile(stats))
+            .await?;
         let prompt = self.prompts.segment_strategies(stats);
         let strategies: SegmentStrategies = self
             .engine
@@ -234,7 +241,9 @@ impl<'e> Analyst<'e> {
         snapshot: &CustomerSnapshot,
         churn_risk: Option<f64>,
     ) -> AnalysisResult<CustomerInsight> {
-        let text = self.text(self.prompts.customer_insight(snapshot)).await?;
+        let text = self
+            .grounded_text(self.prompts.customer_insight(snapshot))
+            .await?;
         Ok(CustomerInsight::new(snapshot.clone(), text, churn_risk))
     }
 
@@ -243,7 +252,9 @@ impl<'e> Analyst<'e> {
         &self,
         stats: &ExecutiveStats,
     ) -> AnalysisResult<ExecutiveSummary> {
-        let text = self.text(self.prompts.executive_summary(stats)).await?;
+        let text = self
+            .grounded_text(self.prompts.executive_summary(stats))
+            .await?;
         Ok(ExecutiveSummary::new(stats.clone(), text))
     }
 }

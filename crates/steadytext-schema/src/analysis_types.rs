@@ -18,6 +18,7 @@ use crate::enums::{Channel, InteractionType, Urgency};
 use crate::error::{Result, SchemaError};
 use crate::executive::ExecutiveStats;
 use crate::human_review::{assess, HumanReview, ReviewSignals};
+use crate::faithfulness::{Grounded, Grounding};
 use crate::prompts::PROMPT_VERSION;
 use crate::recommendations::Recommendation;
 use crate::records::{CustomerSegmentAnalysis, NewInteraction, ProductReview, SupportTicket};
@@ -293,8 +294,12 @@ pub struct SegmentProfile {
     pub common_behaviors: Vec<String>,
     /// The segment's most frequent review themes.
     pub common_themes: Vec<String>,
-    /// The generated profile text.
+    /// The profile text: model prose that passed the faithfulness check
+    /// ([`crate::faithfulness`]), else the segment's facts.
     pub ai_profile: String,
+    /// Which of the two `ai_profile` is.
+    #[serde(default)]
+    pub grounding: Grounding,
     /// The generated strategies (exactly three).
     pub strategies: SegmentStrategies,
     /// The prompt set used.
@@ -306,7 +311,7 @@ impl SegmentProfile {
     /// three strategies.
     pub fn new(
         stats: &SegmentStats,
-        ai_profile: String,
+        ai_profile: Grounded,
         strategies: SegmentStrategies,
     ) -> Result<Self> {
         strategies.validate()?;
@@ -321,7 +326,8 @@ impl SegmentProfile {
                 .map(|t| t.as_str().to_string())
                 .collect(),
             common_themes: stats.common_themes.clone(),
-            ai_profile: ai_profile.trim().to_string(),
+            ai_profile: ai_profile.text.trim().to_string(),
+            grounding: ai_profile.grounding,
             strategies,
             prompt_version: PROMPT_VERSION.to_string(),
         })
@@ -349,8 +355,12 @@ pub struct RetentionStrategy {
     pub customer_id: i32,
     /// The risk it answers.
     pub risk: ChurnRisk,
-    /// The generated strategy.
+    /// The strategy: model prose that passed the faithfulness check ([`crate::faithfulness`]),
+    /// else the risk's facts.
     pub strategy: String,
+    /// Which of the two `strategy` is.
+    #[serde(default)]
+    pub grounding: Grounding,
     /// The prompt set used.
     pub prompt_version: String,
     /// High risk (above 0.7) needs a person.
@@ -359,7 +369,7 @@ pub struct RetentionStrategy {
 
 impl RetentionStrategy {
     /// Assemble; flags high churn risk for review.
-    pub fn new(customer_id: i32, risk: ChurnRisk, strategy: String) -> Self {
+    pub fn new(customer_id: i32, risk: ChurnRisk, strategy: Grounded) -> Self {
         Self {
             customer_id,
             human_review: assess(&ReviewSignals {
@@ -367,7 +377,8 @@ impl RetentionStrategy {
                 ..Default::default()
             }),
             risk,
-            strategy: strategy.trim().to_string(),
+            strategy: strategy.text.trim().to_string(),
+            grounding: strategy.grounding,
             prompt_version: PROMPT_VERSION.to_string(),
         }
     }
@@ -390,8 +401,12 @@ pub struct CustomerRecommendations {
 pub struct CustomerInsight {
     /// The numbers it was generated from.
     pub snapshot: CustomerSnapshot,
-    /// The generated text.
+    /// The insight: model prose that passed the faithfulness check ([`crate::faithfulness`]),
+    /// else the snapshot's facts.
     pub insight: String,
+    /// Which of the two `insight` is.
+    #[serde(default)]
+    pub grounding: Grounding,
     /// The prompt set used.
     pub prompt_version: String,
     /// Very negative average sentiment or high churn risk needs a person.
@@ -400,7 +415,7 @@ pub struct CustomerInsight {
 
 impl CustomerInsight {
     /// Assemble; `churn_risk` is the customer's stored risk, if any.
-    pub fn new(snapshot: CustomerSnapshot, insight: String, churn_risk: Option<f64>) -> Self {
+    pub fn new(snapshot: CustomerSnapshot, insight: Grounded, churn_risk: Option<f64>) -> Self {
         Self {
             human_review: assess(&ReviewSignals {
                 churn_risk,
@@ -408,7 +423,8 @@ impl CustomerInsight {
                 ..Default::default()
             }),
             snapshot,
-            insight: insight.trim().to_string(),
+            insight: insight.text.trim().to_string(),
+            grounding: insight.grounding,
             prompt_version: PROMPT_VERSION.to_string(),
         }
     }
@@ -419,18 +435,23 @@ impl CustomerInsight {
 pub struct ExecutiveSummary {
     /// The numbers it was generated from.
     pub stats: ExecutiveStats,
-    /// The generated text.
+    /// The summary: model prose that passed the faithfulness check ([`crate::faithfulness`]),
+    /// else the company's facts.
     pub insights: String,
+    /// Which of the two `insights` is.
+    #[serde(default)]
+    pub grounding: Grounding,
     /// The prompt set used.
     pub prompt_version: String,
 }
 
 impl ExecutiveSummary {
     /// Assemble.
-    pub fn new(stats: ExecutiveStats, insights: String) -> Self {
+    pub fn new(stats: ExecutiveStats, insights: Grounded) -> Self {
         Self {
             stats,
-            insights: insights.trim().to_string(),
+            insights: insights.text.trim().to_string(),
+            grounding: insights.grounding,
             prompt_version: PROMPT_VERSION.to_string(),
         }
     }

@@ -145,6 +145,7 @@ pub mod churn;
 pub mod enums;
 pub mod error;
 pub mod executive;
+pub mod faithfulness;
 pub mod human_review;
 pub mod privacy;
 pub mod prompts;

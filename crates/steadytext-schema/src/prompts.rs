@@ -128,6 +128,16 @@ impl Prompt {
         &self.text
     }
 
+    /// The facts the prompt states (everything after its first line, the instruction): what a
+    /// free-text answer must stay within ([`crate::faithfulness`]), and what is shown when it does
+    /// not.
+    pub fn facts(&self) -> &str {
+        self.text
+            .split_once('\n')
+            .map_or("", |(_, facts)| facts)
+            .trim()
+    }
+
     /// [`PromptKind::max_tokens`].
     pub fn max_tokens(&self) -> Option<u32> {
         self.kind.max_tokens()

@@ -115,15 +115,20 @@ impl Default for SentimentModel {
     }
 }
 
-/// The prompt the classifier asks (raw text, no chat template).
-pub fn sentiment_prompt(prompts: &PromptBuilder, review: &ReviewInput<'_>) -> String {
+/// The prompt the classifier asks (raw text, no chat template). The review is untrusted: its
+/// redacted text goes in through [`Engine::untrusted`], so control-token text in it stays text.
+pub fn sentiment_prompt(
+    engine: &Engine,
+    prompts: &PromptBuilder,
+    review: &ReviewInput<'_>,
+) -> String {
     let rating = review
         .rating
         .map(|r| format!(" (rating {r}/5)"))
         .unwrap_or_default();
     format!(
         "{FEW_SHOT}Review{rating}: {}\nSentiment:",
-        prompts.redacted_text(review.text)
+        engine.untrusted(&prompts.redacted_text(review.text))
     )
 }
 
@@ -143,7 +148,7 @@ impl SentimentModel {
         review: &ReviewInput<'_>,
         base: &GenerateOptions,
     ) -> AnalysisResult<Vec<f64>> {
-        let prompt = sentiment_prompt(prompts, review);
+        let prompt = sentiment_prompt(engine, prompts, review);
         let opts = base.clone().chat(false);
         let words: Vec<String> = FEATURE_WORDS.iter().map(|w| format!(" {w}")).collect();
         Ok(engine.next_token_logprobs(&prompt, &words, &opts).await?)

@@ -3,7 +3,8 @@
 use std::sync::{Arc, OnceLock};
 
 use steadytext_core::{Backend, Cache, Engine};
-use steadytext_schema::prompts::{ReviewInput, TicketInput};
+use steadytext_schema::faithfulness::{self, Grounding};
+use steadytext_schema::prompts::{PromptBuilder, ReviewInput, TicketInput};
 use steadytext_schema::scenario::{run_scenario, seed_sample};
 use steadytext_schema::{Analyst, Polarity, Rating, RecommendationType};
 
@@ -129,4 +130,36 @@ async fn the_seed_scenario_runs_through_every_analysis() {
         .unwrap();
     assert_eq!(retention.priority, 2, "customer 1 is not at risk > 0.5");
     assert!(!r.executive.insights.is_empty());
+
+    // Every free text shown is model prose that passes the faithfulness check against its
+    // prompt's facts, or those facts, labelled as the fallback.
+    let prompts = PromptBuilder::new();
+    let mut shown: Vec<(Grounding, &str, steadytext_schema::prompts::Prompt)> = Vec::new();
+    for s in &r.retention {
+        shown.push((s.grounding, &s.strategy, prompts.retention_strategy(&s.risk)));
+    }
+    for d in &r.dashboard {
+        shown.push((d.grounding, &d.insight, prompts.customer_insight(&d.snapshot)));
+    }
+    shown.push((
+        r.executive.grounding,
+        &r.executive.insights,
+        prompts.executive_summary(&r.executive.stats),
+    ));
+    for (grounding, text, prompt) in &shown {
+        match grounding {
+            Grounding::Checked => assert_eq!(
+                faithfulness::check(text, prompt.facts(), prompt.as_str()),
+                Ok(()),
+                "{text}"
+            ),
+            Grounding::Fallback => assert_eq!(*text, prompt.facts()),
+        }
+        assert!(!text.is_empty());
+    }
+    for s in &r.segments {
+        if s.grounding == Grounding::Checked {
+            assert!(!s.ai_profile.contains("Salesforce"), "{}", s.ai_profile);
+        }
+    }
 }

@@ -41,6 +41,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use serde_json::Value;
 
 pub use config::{ApiKey, HttpConfig, RetryPolicy, API_KEY_ENV};
 pub use protocol::{gbnf_literal, UNSCORED};
@@ -50,6 +51,7 @@ use crate::backend::{Backend, CompletionRequest, OptionScore};
 use crate::chat_template::ChatTemplate;
 use crate::error::{Error, Result};
 use crate::options::Generation;
+use crate::prompt::{self, Piece};
 use transport::Transport;
 
 const COMPLETIONS: &str = "/v1/completions";
@@ -154,6 +156,102 @@ impl HttpBackend {
         format!("{}{}", self.transport.base_url(), path)
     }
 
+    /// The prompt as it goes on the wire, checked to fit (see [`HttpBackend::check_fits`]).
+    ///
+    /// A prompt without literal spans ([`crate::prompt`]) goes as its text, exactly as always
+    /// (`None`: the body keeps the text). One with literal spans goes as token ids to
+    /// llama-server: markup tokenized with control-token parsing on, literal text with it off
+    /// (`/tokenize` with `parse_special: false`), so the server never reads a control token in
+    /// untrusted text. Should a server ignore `parse_special`, the literal text is tokenized
+    /// again with its control-token shapes broken ([`prompt::neutralize`]). Other servers get
+    /// the text with the literal spans neutralised: they parse control tokens in prompt text and
+    /// offer no way to turn that off.
+    async fn wire_prompt(&self, rendered: &str, max_tokens: usize) -> Result<Option<Value>> {
+        if !rendered.contains([prompt::LITERAL_OPEN, prompt::LITERAL_CLOSE]) {
+            self.check_fits(rendered, max_tokens).await?;
+            return Ok(None);
+        }
+        let pieces = prompt::pieces(rendered);
+        if self.info.kind != ServerKind::LlamaServer {
+            let text: String = pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Markup(t) => std::borrow::Cow::Borrowed(*t),
+                    Piece::Literal(t) => prompt::neutralize(t),
+                })
+                .collect();
+            return Ok(Some(Value::String(text)));
+        }
+        let mut ids: Vec<u64> = Vec::new();
+        for (index, piece) in pieces.iter().enumerate() {
+            let first = index == 0;
+            let tokens = match piece {
+                Piece::Markup(t) => self.tokenize(t, first, true).await?.0,
+                Piece::Literal(t) => {
+                    let (tokens, parsed_control) = self.tokenize(t, first, false).await?;
+                    if parsed_control {
+                        tracing::warn!(
+                            base_url = self.transport.base_url(),
+                            "the server parsed control tokens despite parse_special: false; \
+                             sending the untrusted text with its markers broken"
+                        );
+                        self.tokenize(&prompt::neutralize(t), first, false).await?.0
+                    } else {
+                        tokens
+                    }
+                }
+            };
+            ids.extend(tokens);
+        }
+        self.check_count(ids.len(), max_tokens)?;
+        Ok(Some(serde_json::json!(ids)))
+    }
+
+    /// llama-server `/tokenize`: the ids of `text`, and whether any token is a whole
+    /// control-token-shaped piece (a control token the server parsed).
+    async fn tokenize(
+        &self,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+    ) -> Result<(Vec<u64>, bool)> {
+        let answer = self
+            .transport
+            .post(
+                "/tokenize",
+                &serde_json::json!({
+                    "content": text,
+                    "add_special": add_special,
+                    "parse_special": parse_special,
+                    "with_pieces": true,
+                }),
+            )
+            .await?;
+        let bad = || Error::BadResponse {
+            url: self.url("/tokenize"),
+            reason: "no tokens in the answer".into(),
+        };
+        let tokens = answer
+            .get("tokens")
+            .and_then(Value::as_array)
+            .ok_or_else(bad)?;
+        let mut ids = Vec::with_capacity(tokens.len());
+        let mut control = false;
+        for t in tokens {
+            // With `with_pieces`: {"id", "piece"}; older servers: bare ids.
+            let id = t
+                .get("id")
+                .and_then(Value::as_u64)
+                .or_else(|| t.as_u64())
+                .ok_or_else(bad)?;
+            if let Some(piece) = t.get("piece").and_then(Value::as_str) {
+                control |= piece.len() > 2 && prompt::looks_like_control_text(piece);
+            }
+            ids.push(id);
+        }
+        Ok((ids, control))
+    }
+
     /// llama-server: the prompt's tokens plus `max_tokens` must fit the context (the server would
     /// otherwise silently cut the prompt); the same [`Error::ContextOverflow`] as locally.
     async fn check_fits(&self, prompt: &str, max_tokens: usize) -> Result<()> {
@@ -175,6 +273,10 @@ impl HttpBackend {
                 url: self.url("/tokenize"),
                 reason: "no tokens in the answer".into(),
             })?;
+        self.check_count(prompt_tokens, max_tokens)
+    }
+
+    fn check_count(&self, prompt_tokens: usize, max_tokens: usize) -> Result<()> {
         let context = self.info.context_length;
         if prompt_tokens + max_tokens > context {
             return Err(Error::ContextOverflow {
@@ -252,8 +354,11 @@ impl Backend for HttpBackend {
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<Generation> {
-        self.check_fits(&request.prompt, request.max_tokens).await?;
-        let body = protocol::completion_body(&self.info, self.reuse_prompt_cache, &request)?;
+        let wire = self.wire_prompt(&request.prompt, request.max_tokens).await?;
+        let mut body = protocol::completion_body(&self.info, self.reuse_prompt_cache, &request)?;
+        if let Some(p) = wire {
+            body["prompt"] = p;
+        }
         let response = self.transport.post(COMPLETIONS, &body).await?;
         protocol::parse_completion(&self.url(COMPLETIONS), &self.info, &request, &response)
     }
@@ -266,7 +371,7 @@ impl Backend for HttpBackend {
                 self.info.kind.name()
             )));
         }
-        self.check_fits(prompt, 1).await?;
+        let wire = self.wire_prompt(prompt, 1).await?;
         let ids = self.first_token_ids(candidates).await?;
         let url = self.url(COMPLETIONS);
         let vocab = self
@@ -279,7 +384,11 @@ impl Backend for HttpBackend {
         let mut top = NEXT_TOKEN_TOP;
         loop {
             let n = vocab.map_or(top, |v| top.min(v));
-            let body = protocol::next_token_body(&self.info, self.reuse_prompt_cache, prompt, n);
+            let mut body =
+                protocol::next_token_body(&self.info, self.reuse_prompt_cache, prompt, n);
+            if let Some(p) = &wire {
+                body["prompt"] = p.clone();
+            }
             let response = self.transport.post(COMPLETIONS, &body).await?;
             let table: HashMap<u64, f64> = protocol::parse_next_token(&url, &response)?
                 .into_iter()
@@ -303,26 +412,32 @@ impl Backend for HttpBackend {
         match self.info.kind {
             ServerKind::LlamaServer => {
                 let longest = options.iter().map(String::len).max().unwrap_or(0);
-                self.check_fits(prompt, longest + 2).await?;
+                let wire = self.wire_prompt(prompt, longest + 2).await?;
                 // One request per option, in order: requests are computed one at a time and
                 // identically on every call.
                 let mut scores = Vec::with_capacity(options.len());
                 for option in options {
-                    let body = protocol::option_body(
+                    let mut body = protocol::option_body(
                         &self.info,
                         self.reuse_prompt_cache,
                         prompt,
                         option,
                         crate::DEFAULT_SEED,
                     );
+                    if let Some(p) = &wire {
+                        body["prompt"] = p.clone();
+                    }
                     let response = self.transport.post(COMPLETIONS, &body).await?;
                     scores.push(protocol::parse_option_score(&url, option, &response)?);
                 }
                 Ok(scores)
             }
             ServerKind::OpenAi => {
-                let body =
+                let mut body =
                     protocol::guided_choice_body(&self.info, prompt, options, crate::DEFAULT_SEED);
+                if let Some(p) = self.wire_prompt(prompt, 1).await? {
+                    body["prompt"] = p;
+                }
                 let response = self.transport.post(COMPLETIONS, &body).await?;
                 protocol::parse_guided_choice(&url, options, &response)
             }
