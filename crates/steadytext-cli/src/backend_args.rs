@@ -31,12 +31,14 @@ pub struct BackendArgs {
     #[arg(long, global = true, env = "STEADYTEXT_MODEL_NAME")]
     pub model_name: Option<String>,
 
-    /// Seconds one request to the server may take (--backend http).
+    /// Seconds one request to the server may take (--backend http): greater than 0, at most
+    /// 604800 (one week).
     #[arg(
         long,
         global = true,
         env = "STEADYTEXT_REQUEST_TIMEOUT",
-        default_value_t = 300.0
+        default_value_t = 300.0,
+        value_parser = crate::numbers::seconds
     )]
     pub request_timeout: f64,
 }
@@ -60,7 +62,9 @@ impl BackendArgs {
                 if self.base_url.is_none() {
                     bail!("--backend http needs --base-url URL (or STEADYTEXT_BASE_URL)");
                 }
-                if !(self.request_timeout.is_finite() && self.request_timeout > 0.0) {
+                if std::time::Duration::try_from_secs_f64(self.request_timeout).is_err()
+                    || self.request_timeout <= 0.0
+                {
                     bail!("--request-timeout must be a positive number of seconds");
                 }
             }
@@ -72,8 +76,11 @@ impl BackendArgs {
     pub fn apply(&self, builder: EngineBuilder) -> EngineBuilder {
         match (self.backend, &self.base_url) {
             (BackendKind::Http, Some(url)) => {
-                let mut config = steadytext_core::http::HttpConfig::new(url)
-                    .request_timeout(std::time::Duration::from_secs_f64(self.request_timeout));
+                // Never panics: `validate` (and the option's parser) keep the value in range.
+                let timeout = std::time::Duration::try_from_secs_f64(self.request_timeout)
+                    .unwrap_or(std::time::Duration::from_secs(300));
+                let mut config =
+                    steadytext_core::http::HttpConfig::new(url).request_timeout(timeout);
                 if let Some(name) = &self.model_name {
                     config = config.model_name(name);
                 }

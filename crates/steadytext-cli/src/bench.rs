@@ -23,23 +23,23 @@ pub struct BenchArgs {
     /// Print one JSON object as the last line (the table goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// Runs per measurement (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    /// Runs per measurement (the median is reported), 1 to 65536.
+    #[arg(long, default_value_t = 5, value_parser = crate::numbers::bench_count)]
     pub runs: usize,
     /// Which implementation runs the model.
     #[arg(long, value_enum, default_value_t = KernelsArg::Native)]
     pub kernels: KernelsArg,
-    /// Threads for the kernels (default: $RAYON_NUM_THREADS, else every core).
-    #[arg(long)]
+    /// Threads for the kernels, 1 to 1024 (default: $RAYON_NUM_THREADS, else every core).
+    #[arg(long, value_parser = crate::numbers::threads)]
     pub threads: Option<usize>,
-    /// Prompt tokens of the prefill measurement.
-    #[arg(long, default_value_t = 64)]
+    /// Prompt tokens of the prefill measurement, 1 to 65536.
+    #[arg(long, default_value_t = 64, value_parser = crate::numbers::bench_count)]
     pub prompt_tokens: usize,
-    /// Tokens decoded per decode measurement.
-    #[arg(long, default_value_t = 128)]
+    /// Tokens decoded per decode measurement, 1 to 65536.
+    #[arg(long, default_value_t = 128, value_parser = crate::numbers::bench_count)]
     pub decode_tokens: usize,
-    /// Concurrent sequences of the batched-decode measurement.
-    #[arg(long, default_value_t = 8)]
+    /// Concurrent sequences of the batched-decode measurement, 1 to 65536.
+    #[arg(long, default_value_t = 8, value_parser = crate::numbers::bench_count)]
     pub batch: usize,
 }
 

@@ -48,8 +48,8 @@ pub enum QueueCommand {
 pub struct DrainArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// Model calls kept in flight (results do not depend on it).
-    #[arg(long, default_value_t = steadytext_pg::DEFAULT_CONCURRENCY)]
+    /// Model calls kept in flight, 1 to 256 (results do not depend on it).
+    #[arg(long, default_value_t = steadytext_pg::DEFAULT_CONCURRENCY, value_parser = crate::numbers::concurrency)]
     pub concurrency: usize,
     /// No progress bar or status lines on stderr (hidden anyway when stderr is not a terminal).
     #[arg(short, long)]
@@ -118,17 +118,20 @@ impl Progress for BarProgress {
 pub struct WorkerArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// Jobs run at once.
-    #[arg(long, default_value_t = 1)]
+    /// Jobs run at once, 1 to 256.
+    #[arg(long, default_value_t = 1, value_parser = crate::numbers::concurrency)]
     pub concurrency: usize,
-    /// Lease of a claimed job in seconds: a killed worker's job is claimable again after this.
-    #[arg(long, default_value_t = 60.0)]
+    /// Lease of a claimed job in seconds (greater than 0, at most a week): a killed worker's
+    /// job is claimable again after this.
+    #[arg(long, default_value_t = 60.0, value_parser = crate::numbers::seconds)]
     pub lease: f64,
-    /// Longest idle wait between claims without a notification, in seconds.
-    #[arg(long, default_value_t = 5.0)]
+    /// Longest idle wait between claims without a notification, in seconds (greater than 0, at
+    /// most a week).
+    #[arg(long, default_value_t = 5.0, value_parser = crate::numbers::seconds)]
     pub poll_interval: f64,
-    /// On SIGINT/SIGTERM, how long a job in progress may still run before it is released.
-    #[arg(long, default_value_t = 30.0)]
+    /// On SIGINT/SIGTERM, how long a job in progress may still run before it is released, in
+    /// seconds (0 to a week).
+    #[arg(long, default_value_t = 30.0, value_parser = crate::numbers::seconds_or_zero)]
     pub shutdown_grace: f64,
     /// Attempts before a job is dead-lettered.
     #[arg(long, default_value_t = 5)]
@@ -221,8 +224,8 @@ async fn shutdown_signal() {
 }
 
 pub async fn worker(cli: &Cli, args: &WorkerArgs) -> Result<()> {
-    let concurrency = args.concurrency.max(1);
-    let store = connect(&args.db, 2 * concurrency as u32 + 4).await?;
+    let concurrency = args.concurrency.clamp(1, crate::numbers::MAX_CONCURRENCY);
+    let store = connect(&args.db, bulk_pool_size(concurrency) + concurrency as u32).await?;
     let engine = engine(cli, &store, !args.no_pg_cache)?;
     let intel = Arc::new(Intelligence::new(store.clone(), engine));
     let config = WorkerConfig {
@@ -257,6 +260,15 @@ pub async fn worker(cli: &Cli, args: &WorkerArgs) -> Result<()> {
 /// while the others wait on the model).
 fn bulk_pool_size(concurrency: usize) -> u32 {
     (concurrency.clamp(1, 32) as u32) + 4
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pool_sizes_do_not_overflow() {
+        assert_eq!(super::bulk_pool_size(usize::MAX), 36);
+        assert_eq!(super::bulk_pool_size(0), 5);
+    }
 }
 
 /// `steadytext queue drain`: the queued analyses, batched, with progress.

@@ -18,9 +18,9 @@ pub struct DemoArgs {
     /// seed's sample idempotently, analyses the queued jobs, runs every seed function).
     #[arg(long)]
     pub database_url: Option<String>,
-    /// With --database-url: model calls kept in flight in bulk runs (results do not depend on
-    /// it).
-    #[arg(long, default_value_t = steadytext_pg::DEFAULT_CONCURRENCY)]
+    /// With --database-url: model calls kept in flight in bulk runs, 1 to 256 (results do not
+    /// depend on it).
+    #[arg(long, default_value_t = steadytext_pg::DEFAULT_CONCURRENCY, value_parser = crate::numbers::concurrency)]
     pub concurrency: usize,
     /// No progress bar or status lines on stderr (they are hidden anyway when stderr is not a
     /// terminal).

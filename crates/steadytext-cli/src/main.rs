@@ -7,6 +7,7 @@ mod constrained;
 mod db;
 mod demo;
 mod generate;
+mod numbers;
 mod reviews;
 
 use std::path::PathBuf;
@@ -116,22 +117,24 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
         match &cli.command {
-            Command::Generate(args) => generate::run(&cli, args).await,
-            Command::Choice(args) => constrained::choice(&cli, args).await,
-            Command::Json(args) => constrained::json(&cli, args).await,
-            Command::Regex(args) => constrained::regex(&cli, args).await,
-            Command::Cache(cmd) => cache_cmd::run(&cli, cmd).await,
+            Command::Generate(args) => done(generate::run(&cli, args).await),
+            Command::Choice(args) => done(constrained::choice(&cli, args).await),
+            Command::Json(args) => done(constrained::json(&cli, args).await),
+            Command::Regex(args) => done(constrained::regex(&cli, args).await),
+            Command::Cache(cmd) => done(cache_cmd::run(&cli, cmd).await),
+            // 0, or 3 when some lines were recorded as errors (see `reviews`).
             Command::Reviews(cmd) => reviews::run(&cli, cmd).await,
-            Command::Demo(args) => demo::run(&cli, args).await,
-            Command::Db(cmd) => db::db(&cli, cmd).await,
-            Command::Worker(args) => db::worker(&cli, args).await,
-            Command::Queue(cmd) => db::queue(&cli, cmd).await,
-            Command::Bench(args) => bench::run(&cli, args).await,
+            Command::Demo(args) => done(demo::run(&cli, args).await),
+            Command::Db(cmd) => done(db::db(&cli, cmd).await),
+            Command::Worker(args) => done(db::worker(&cli, args).await),
+            Command::Queue(cmd) => done(db::queue(&cli, cmd).await),
+            Command::Bench(args) => done(bench::run(&cli, args).await),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

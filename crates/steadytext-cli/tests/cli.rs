@@ -312,3 +312,238 @@ fn bad_constraints_fail_clearly() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// The exit status (`None` if killed by a signal, as a panic-abort would be).
+fn code(o: &Output) -> Option<i32> {
+    o.status.code()
+}
+
+#[test]
+fn reviews_analyze_records_bad_lines_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let output = dir.path().join("out.jsonl");
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(
+        b"{\"id\": 1, \"text\": \"Great product, arrived fast and works perfectly.\", \"rating\": 5}\n",
+    );
+    // Latin-1, not UTF-8.
+    bytes.extend_from_slice(b"{\"id\": 2, \"text\": \"caf\xe9 was cold\"}\n");
+    bytes.extend_from_slice(b"{\"id\": 3, \"text\": \n");
+    bytes.extend_from_slice(b"{\"id\": 1, \"text\": \"the same id again\"}\n");
+    bytes.extend_from_slice(
+        b"{\"id\": 4, \"text\": \"Broke after one week, very disappointed.\", \"rating\": 1}\n",
+    );
+    std::fs::write(&input, &bytes).unwrap();
+    let args = [
+        "reviews",
+        "analyze",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    let env = [("RAYON_NUM_THREADS", "1"), ("CANDLE_NUM_THREADS", "1")];
+    let o = steadytext(dir.path(), &args, &env, None);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    // 3: the whole input went through, some lines are recorded as errors.
+    assert_eq!(code(&o), Some(3), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let name = input.display().to_string();
+    for needle in [
+        format!("{name}:2: not valid UTF-8"),
+        format!("{name}:3: not valid JSON"),
+        format!("{name}:4: duplicate id, first on line 1"),
+    ] {
+        assert!(err.contains(&needle), "{needle:?} in {err}");
+    }
+    assert!(
+        err.contains("analysed 2, already done 0, errors 3"),
+        "{err}"
+    );
+
+    let written = std::fs::read(&output).unwrap();
+    let rows: Vec<serde_json::Value> = String::from_utf8(written.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let shape: Vec<(serde_json::Value, Option<serde_json::Value>)> = rows
+        .iter()
+        .map(|r| (r["id"].clone(), r.get("line").cloned()))
+        .collect();
+    let j = |v: i64| serde_json::json!(v);
+    assert_eq!(
+        shape,
+        [
+            (j(1), None),
+            (j(2), Some(j(2))),
+            (serde_json::Value::Null, Some(j(3))),
+            (j(1), Some(j(4))),
+            (j(4), None),
+        ],
+        "{rows:#?}"
+    );
+    let labels = [
+        "very_positive",
+        "positive",
+        "neutral",
+        "negative",
+        "very_negative",
+    ];
+    for good in [&rows[0], &rows[4]] {
+        assert!(good.get("error").is_none());
+        assert!(
+            labels.contains(&good["sentiment"].as_str().unwrap()),
+            "{good}"
+        );
+        assert!(!good["summary"].as_str().unwrap().is_empty(), "{good}");
+    }
+    for bad in &rows[1..4] {
+        assert!(bad["error"].is_string(), "{bad}");
+    }
+
+    // Rerun: results are skipped, errors reported again but not written twice.
+    let o = steadytext(dir.path(), &args, &env, None);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(code(&o), Some(3), "{err}");
+    assert!(
+        err.contains("analysed 0, already done 2, errors 3"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&output).unwrap(), written);
+
+    // A clean input exits 0.
+    let clean = dir.path().join("clean.jsonl");
+    std::fs::write(
+        &clean,
+        &bytes[..bytes.iter().position(|&b| b == b'\n').unwrap() + 1],
+    )
+    .unwrap();
+    let o = steadytext(
+        dir.path(),
+        &[
+            "reviews",
+            "analyze",
+            "--input",
+            clean.to_str().unwrap(),
+            "--output",
+            dir.path().join("clean-out.jsonl").to_str().unwrap(),
+        ],
+        &env,
+        None,
+    );
+    assert_eq!(code(&o), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn numeric_options_out_of_range_are_usage_errors_not_panics() {
+    let cache = tempfile::tempdir().unwrap();
+    let db = "postgres://postgres@127.0.0.1:1/none";
+    let huge = "18446744073709551615";
+    let http = ["--backend", "http", "--base-url", "http://127.0.0.1:1"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            [&http[..], &["--request-timeout", "1e20", "generate", "hi"]].concat(),
+            "--request-timeout",
+        ),
+        (
+            [&http[..], &["--request-timeout", "nan", "generate", "hi"]].concat(),
+            "--request-timeout",
+        ),
+        (
+            [&http[..], &["--request-timeout", "inf", "generate", "hi"]].concat(),
+            "--request-timeout",
+        ),
+        (
+            [&http[..], &["--request-timeout", "-1", "generate", "hi"]].concat(),
+            "--request-timeout",
+        ),
+        (
+            [&http[..], &["--request-timeout", "0", "generate", "hi"]].concat(),
+            "--request-timeout",
+        ),
+        (
+            vec!["worker", "--database-url", db, "--concurrency", huge],
+            "--concurrency",
+        ),
+        (
+            vec!["worker", "--database-url", db, "--concurrency", "0"],
+            "--concurrency",
+        ),
+        (
+            vec!["worker", "--database-url", db, "--lease", "1e20"],
+            "--lease",
+        ),
+        (
+            vec!["worker", "--database-url", db, "--lease", "nan"],
+            "--lease",
+        ),
+        (
+            vec!["worker", "--database-url", db, "--poll-interval", "-1"],
+            "--poll-interval",
+        ),
+        (
+            vec!["worker", "--database-url", db, "--shutdown-grace", "inf"],
+            "--shutdown-grace",
+        ),
+        (
+            vec!["worker", "--database-url", db, "--max-attempts", huge],
+            "--max-attempts",
+        ),
+        (
+            vec![
+                "queue",
+                "drain",
+                "--database-url",
+                db,
+                "--concurrency",
+                huge,
+            ],
+            "--concurrency",
+        ),
+        (vec!["demo", "--concurrency", huge], "--concurrency"),
+        (vec!["bench", "--runs", huge], "--runs"),
+        (vec!["bench", "--threads", huge], "--threads"),
+        (vec!["bench", "--prompt-tokens", huge], "--prompt-tokens"),
+        (vec!["bench", "--decode-tokens", "0"], "--decode-tokens"),
+        (vec!["bench", "--batch", huge], "--batch"),
+        (vec!["generate", "hi", "--max-tokens", "-1"], "--max-tokens"),
+        (
+            vec!["generate", "hi", "--seed", "18446744073709551616"],
+            "--seed",
+        ),
+    ];
+    for (args, option) in &cases {
+        let o = steadytext(cache.path(), args, &[], None);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(code(&o), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("invalid value") && err.contains(option),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // From the environment too.
+    let o = steadytext(
+        cache.path(),
+        &[&http[..], &["generate", "hi"]].concat(),
+        &[("STEADYTEXT_REQUEST_TIMEOUT", "1e20")],
+        None,
+    );
+    assert_eq!(code(&o), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // In range but beyond what the model takes: a typed error (exit 1), not a panic.
+    let o = steadytext(
+        cache.path(),
+        &["generate", "hi", "--max-tokens", huge],
+        &[("RAYON_NUM_THREADS", "1")],
+        None,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), Some(1), "{err}");
+    assert!(
+        err.contains("max_tokens") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -14,7 +14,9 @@
 //! value are bound as parameters, thresholds are applied in Rust. The results equal the
 //! schema's `from_records` constructors over the same rows (tests/aggregates.rs checks both
 //! paths against each other), with the same handling of odd data: sentiment scores are clamped
-//! to `[-1, 1]` before averaging and NaN scores are skipped, as
+//! to `[-1, 1]` and satisfaction scores to `1..=5` (as
+//! [`SupportTicket::satisfaction`](steadytext_schema::SupportTicket::satisfaction)) before
+//! averaging, and NaN scores are skipped, as
 //! [`average_sentiment`](steadytext_schema::sentiment::average_sentiment) does. One difference
 //! in the last bit: sums of `DECIMAL` columns are exact here (then divided once), where the
 //! in-memory path adds `f64`s in row order; on scores that are multiples of 1/2 — every score
@@ -92,7 +94,7 @@ pub async fn churn_inputs(
          ) i ON i.owner = c.id \
          LEFT JOIN ( \
            SELECT customer_id AS owner, count(*) AS tickets, \
-                  sum(satisfaction_score)::float8 AS satisfaction_sum, \
+                  sum(LEAST(GREATEST(satisfaction_score, 1), 5))::float8 AS satisfaction_sum, \
                   count(satisfaction_score) AS satisfaction_n \
            FROM support_tickets WHERE customer_id IS NOT NULL AND created_at > $1 \
            GROUP BY customer_id \
@@ -154,7 +156,8 @@ pub async fn dashboard_snapshots(
          ) i ON i.owner = c.id \
          LEFT JOIN ( \
            SELECT customer_id AS owner, count(*) AS issues, \
-                  sum(COALESCE(satisfaction_score::float8, $3)) AS satisfaction_sum \
+                  sum(COALESCE(LEAST(GREATEST(satisfaction_score, 1), 5)::float8, $3)) \
+                    AS satisfaction_sum \
            FROM support_tickets WHERE customer_id IS NOT NULL AND created_at > $2 \
            GROUP BY customer_id \
          ) t ON t.owner = c.id \

@@ -156,6 +156,23 @@ pub fn review_from_row(row: &PgRow) -> Result<ProductReview> {
     })
 }
 
+/// A stored satisfaction score clamped into 1..=5, with a warning when it was not (see
+/// [`SupportTicket::satisfaction_score`]).
+fn satisfaction(id: i32, score: Option<i32>) -> Option<i32> {
+    score.map(|raw| {
+        let clamped = SupportTicket::clamp_satisfaction(raw);
+        if clamped != raw {
+            tracing::warn!(
+                ticket = id,
+                satisfaction_score = raw,
+                clamped,
+                "support_tickets.satisfaction_score outside 1..=5: clamped"
+            );
+        }
+        clamped
+    })
+}
+
 /// Map a row selected with [`TICKET_COLUMNS`].
 pub fn ticket_from_row(row: &PgRow) -> Result<SupportTicket> {
     const T: &str = "support_tickets";
@@ -169,7 +186,7 @@ pub fn ticket_from_row(row: &PgRow) -> Result<SupportTicket> {
         subject: row.try_get("subject")?,
         description: row.try_get("description")?,
         resolution: row.try_get("resolution")?,
-        satisfaction_score: row.try_get("satisfaction_score")?,
+        satisfaction_score: satisfaction(id, row.try_get("satisfaction_score")?),
         ai_analysis: lenient_json::<TicketAnalysis>(T, id, row.try_get("ai_analysis")?),
         created_at: row.try_get("created_at")?,
         resolved_at: row.try_get("resolved_at")?,

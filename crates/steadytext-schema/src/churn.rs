@@ -253,7 +253,7 @@ impl ChurnInputs {
             avg_satisfaction: util::mean(
                 recent_tickets
                     .iter()
-                    .filter_map(|t| t.satisfaction_score.map(f64::from)),
+                    .filter_map(|t| t.satisfaction().map(f64::from)),
             ),
             lifetime_value: customer.lifetime_value,
         }

@@ -292,8 +292,18 @@ pub struct SupportTicket {
     pub description: Option<String>,
     /// `resolution TEXT`.
     pub resolution: Option<String>,
-    /// `satisfaction_score INTEGER`: the customer's rating of the support, 1 to 5 by
-    /// convention (the seed treats below 3 as low and a missing score as 3 on its dashboard).
+    /// `satisfaction_score INTEGER`: the customer's rating of the support, 1 to 5 (the seed
+    /// treats below 3 as low and a missing score as 3 on its dashboard).
+    ///
+    /// The seed's column has no `CHECK`, so a row may hold 0 or 9. Such a value is **clamped**
+    /// into 1..=5 ([`SupportTicket::clamp_satisfaction`]: 0 reads as 1, 9 as 5), with a warning
+    /// naming the ticket where the database is read, and every aggregate (churn inputs,
+    /// dashboard averages) uses the clamped value. Clamped, not rejected: a typed error would
+    /// fail every listing and every churn run that touches the one bad row, and dropping the
+    /// value would lose which end of the scale the customer chose; clamping keeps that end and
+    /// keeps every average inside 1..=5, so no prompt reads "9.0 out of 5". The same rule the
+    /// aggregates already apply to `sentiment_score` (clamped into -1..=1). Code that builds a
+    /// ticket itself should read [`SupportTicket::satisfaction`], which clamps too.
     pub satisfaction_score: Option<i32>,
     /// `ai_analysis JSONB`: exactly the seed's six keys.
     pub ai_analysis: Option<TicketAnalysis>,
@@ -304,6 +314,30 @@ pub struct SupportTicket {
 }
 
 impl SupportTicket {
+    /// Lowest satisfaction score.
+    pub const SATISFACTION_MIN: i32 = 1;
+    /// Highest satisfaction score.
+    pub const SATISFACTION_MAX: i32 = 5;
+
+    /// `score` clamped into `SATISFACTION_MIN..=SATISFACTION_MAX` (see
+    /// [`SupportTicket::satisfaction_score`]).
+    ///
+    /// ```
+    /// use steadytext_schema::SupportTicket;
+    ///
+    /// assert_eq!(SupportTicket::clamp_satisfaction(9), 5);
+    /// assert_eq!(SupportTicket::clamp_satisfaction(0), 1);
+    /// assert_eq!(SupportTicket::clamp_satisfaction(3), 3);
+    /// ```
+    pub fn clamp_satisfaction(score: i32) -> i32 {
+        score.clamp(Self::SATISFACTION_MIN, Self::SATISFACTION_MAX)
+    }
+
+    /// The satisfaction score, clamped into 1..=5; `None` when there is none.
+    pub fn satisfaction(&self) -> Option<i32> {
+        self.satisfaction_score.map(Self::clamp_satisfaction)
+    }
+
     /// Whether the ticket is still open (`resolved_at IS NULL`, as the executive summary counts).
     pub fn is_open(&self) -> bool {
         self.resolved_at.is_none()

@@ -142,7 +142,7 @@ impl CustomerSnapshot {
             avg_satisfaction: util::mean(
                 issues
                     .iter()
-                    .map(|t| t.satisfaction_score.map_or(MISSING_SATISFACTION, f64::from)),
+                    .map(|t| t.satisfaction().map_or(MISSING_SATISFACTION, f64::from)),
             ),
             status: customer_status(avg_sentiment, issue_count),
         }
