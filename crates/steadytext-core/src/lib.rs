@@ -38,6 +38,7 @@ pub mod model_location;
 pub mod options;
 pub mod prefill;
 pub mod quant;
+pub mod redact;
 mod scheduler;
 pub mod tokenizer;
 pub mod transformer;
@@ -52,6 +53,7 @@ pub use llama::Kernels;
 pub use local::{LocalBackend, LocalOptions};
 pub use model::LanguageModel;
 pub use model_location::{cache_dir, model_dir, resolve_model, DEFAULT_MODEL_FILE};
+pub use redact::redact_url;
 pub use options::{FinishReason, GenerateOptions, Generation, DEFAULT_MAX_TOKENS};
 pub use tokenizer::GgufTokenizer;
 
