@@ -53,8 +53,8 @@ pub use llama::Kernels;
 pub use local::{LocalBackend, LocalOptions};
 pub use model::LanguageModel;
 pub use model_location::{cache_dir, model_dir, resolve_model, DEFAULT_MODEL_FILE};
-pub use redact::redact_url;
 pub use options::{FinishReason, GenerateOptions, Generation, DEFAULT_MAX_TOKENS};
+pub use redact::redact_url;
 pub use tokenizer::GgufTokenizer;
 
 /// The seed used when none is given (the value SteadyText uses).

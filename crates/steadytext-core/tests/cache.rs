@@ -77,7 +77,10 @@ async fn an_entry_that_does_not_decode_is_recomputed() {
     disk.put(&key, b"{\"text\": 17").await.unwrap();
     let memory = Arc::new(MemoryStore::new(1 << 20));
     memory.put(&key, b"not json at all").await.unwrap();
-    let engine = Engine::new(backend.clone(), Cache::new(vec![memory.clone(), disk.clone()]));
+    let engine = Engine::new(
+        backend.clone(),
+        Cache::new(vec![memory.clone(), disk.clone()]),
+    );
     let again = engine.generate("hello there", &opts).await.unwrap();
     assert_eq!(again.text, good.text);
     assert!(!again.cached, "recomputed, not served from the cache");
@@ -117,7 +120,10 @@ async fn the_builders_disk_tier_is_bounded() {
     let engine = Engine::new(Arc::new(CountingBackend::default()), small);
     for i in 0..40 {
         engine
-            .generate(&format!("prompt number {i}"), &GenerateOptions::default().max_tokens(8))
+            .generate(
+                &format!("prompt number {i}"),
+                &GenerateOptions::default().max_tokens(8),
+            )
             .await
             .unwrap();
     }

@@ -35,9 +35,12 @@ fn binary() -> PathBuf {
         .filter(|p| p.is_file())
         .collect();
     builds.sort();
-    builds
-        .pop()
-        .unwrap_or_else(|| panic!("no llama-server under {}: run `scripts/llama-server build`", root.display()))
+    builds.pop().unwrap_or_else(|| {
+        panic!(
+            "no llama-server under {}: run `scripts/llama-server build`",
+            root.display()
+        )
+    })
 }
 
 fn port() -> u16 {
@@ -51,7 +54,9 @@ fn healthy(port: u16) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut answer = String::new();
@@ -72,7 +77,17 @@ impl Server {
         let child = Command::new(&bin)
             .arg("-m")
             .arg(model)
-            .args(["-t", "1", "-c", "512", "-np", "1", "--host", "127.0.0.1", "--port"])
+            .args([
+                "-t",
+                "1",
+                "-c",
+                "512",
+                "-np",
+                "1",
+                "--host",
+                "127.0.0.1",
+                "--port",
+            ])
             .arg(port.to_string())
             .env("LD_LIBRARY_PATH", bin.parent().expect("bin dir"))
             .stdin(Stdio::null())
@@ -86,7 +101,10 @@ impl Server {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("llama-server exited during start-up: {status}");
             }
-            assert!(Instant::now() < deadline, "llama-server: no /health in 90 s");
+            assert!(
+                Instant::now() < deadline,
+                "llama-server: no /health in 90 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         server
@@ -114,7 +132,9 @@ async fn identity(config: HttpConfig) -> String {
 
 /// The identity without the weights' part: what it was before weights were tracked.
 fn without_weights(identity: &str) -> String {
-    let start = identity.find(&format!(",\"{WEIGHTS_META_KEY}\"")).expect(identity);
+    let start = identity
+        .find(&format!(",\"{WEIGHTS_META_KEY}\""))
+        .expect(identity);
     let end = identity[start + 1..].find(['}', ',']).unwrap() + start + 1;
     format!("{}{}", &identity[..start], &identity[end..])
 }
@@ -136,15 +156,25 @@ async fn the_identity_changes_when_the_served_weights_change() {
         "{first}"
     );
     assert!(first.contains("\"n_params\":134515008"), "{first}");
-    assert!(first.contains("/SmolLM2-135M-Instruct.Q4_1.gguf/"), "{first}");
+    assert!(
+        first.contains("/SmolLM2-135M-Instruct.Q4_1.gguf/"),
+        "{first}"
+    );
     // A deployment-given weights id takes precedence.
     let named = identity(HttpConfig::new(server.url()).weights_id("release-7")).await;
-    assert!(named.contains(&format!("\"{WEIGHTS_META_KEY}\":\"id:release-7\"")), "{named}");
+    assert!(
+        named.contains(&format!("\"{WEIGHTS_META_KEY}\":\"id:release-7\"")),
+        "{named}"
+    );
     drop(server);
 
     // Change one weight (the last byte of the file is tensor data) in place.
     {
-        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&model).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&model)
+            .unwrap();
         let mut last = [0u8; 1];
         f.seek(SeekFrom::End(-1)).unwrap();
         f.read_exact(&mut last).unwrap();

@@ -493,7 +493,10 @@ mod tests {
         // room for ten entries
         let store = DiskStore::with_max_bytes(dir.path(), 10 * entry + 50);
         for i in 0..10 {
-            store.put(&key(&i.to_string()), &[i as u8; 100]).await.unwrap();
+            store
+                .put(&key(&i.to_string()), &[i as u8; 100])
+                .await
+                .unwrap();
             // entry i was last used 100 - i seconds ago: 0 is the oldest
             set_mtime(&store.entry_path(&key(&i.to_string())).1, 100 - i);
         }
@@ -575,12 +578,16 @@ mod tests {
     #[test]
     fn concurrent_writers_of_the_same_key_never_clash() {
         let dir = tempfile::tempdir().unwrap();
-        let values: Vec<Vec<u8>> = (0..4u8).map(|w| vec![w; 1000 + 5000 * w as usize]).collect();
+        let values: Vec<Vec<u8>> = (0..4u8)
+            .map(|w| vec![w; 1000 + 5000 * w as usize])
+            .collect();
         std::thread::scope(|scope| {
             for w in 0..4 {
                 let (dir, values) = (dir.path(), &values);
                 scope.spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
                     let store = DiskStore::new(dir);
                     for _ in 0..40 {
                         rt.block_on(store.put(&key("same"), &values[w])).unwrap();
@@ -592,7 +599,9 @@ mod tests {
             }
         });
         let store = DiskStore::new(dir.path());
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let s = rt.block_on(store.stats()).unwrap();
         assert_eq!((s.corrupt, s.entries, s.writes), (0, 1, 160), "{s:?}");
         let left: Vec<_> = std::fs::read_dir(store.entry_path(&key("same")).0)

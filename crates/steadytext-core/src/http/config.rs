@@ -263,7 +263,10 @@ mod tests {
         assert!(printed.contains("http://bob:***@127.0.0.1:1"), "{printed}");
         assert_eq!(config.display_url(), "http://bob:***@127.0.0.1:1");
         // requests still use the real URL
-        assert_eq!(config.normalized_base_url(), "http://bob:hunter2@127.0.0.1:1");
+        assert_eq!(
+            config.normalized_base_url(),
+            "http://bob:hunter2@127.0.0.1:1"
+        );
     }
 
     #[test]

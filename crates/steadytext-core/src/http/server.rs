@@ -222,14 +222,21 @@ async fn weights_identity(
     props: &Value,
     models: &Value,
 ) -> Option<String> {
-    if let Some(id) = config.weights_id.as_deref().filter(|s| !s.trim().is_empty()) {
+    if let Some(id) = config
+        .weights_id
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
         return Some(format!("id:{}", id.trim()));
     }
     if is_loopback(&config.normalized_base_url()) {
         let path = props
             .get("model_path")
             .and_then(Value::as_str)
-            .or((kind == ServerKind::LlamaServer && model_id.ends_with(".gguf")).then_some(model_id))
+            .or(
+                (kind == ServerKind::LlamaServer && model_id.ends_with(".gguf"))
+                    .then_some(model_id),
+            )
             .map(std::path::PathBuf::from)
             .filter(|p| p.is_absolute() && p.is_file());
         if let Some(path) = path {

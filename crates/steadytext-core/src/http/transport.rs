@@ -412,7 +412,10 @@ mod tests {
         let transport = Transport::new(&no_retry(&url)).unwrap();
         match transport.get("/v1/models").await.unwrap_err() {
             Error::BadResponse { reason, .. } => {
-                assert!(reason.contains("100000000 bytes (Content-Length)"), "{reason}")
+                assert!(
+                    reason.contains("100000000 bytes (Content-Length)"),
+                    "{reason}"
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -448,7 +451,10 @@ mod tests {
         let shown = format!("{err} {err:?} {transport:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("bob:***@127.0.0.1"), "{shown}");
-        assert!(matches!(err, Error::HttpStatus { status: 401, .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::HttpStatus { status: 401, .. }),
+            "{err:?}"
+        );
         let head = heads.lock().unwrap()[0].clone();
         assert!(
             head.contains("authorization: Basic Ym9iOmh1bnRlcjI=")
@@ -462,10 +468,8 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let down = Transport::new(&no_retry(&format!(
-            "http://bob:hunter2@127.0.0.1:{port}"
-        )))
-        .unwrap();
+        let down =
+            Transport::new(&no_retry(&format!("http://bob:hunter2@127.0.0.1:{port}"))).unwrap();
         let err = down.get("/v1/models").await.unwrap_err();
         let shown = format!("{err} {err:?}");
         assert!(matches!(err, Error::ServerUnreachable { .. }), "{err:?}");
