@@ -128,7 +128,8 @@ impl Engine {
     }
 
     /// Run `compute` through the cache under `parts` (unless `use_cache` is false), serialising
-    /// the value as JSON. Returns the value and whether it was a cache hit.
+    /// the value as JSON. Returns the value and whether it was a cache hit. A stored entry that
+    /// does not decode is a miss: it is removed from every tier and recomputed.
     pub(crate) async fn cached<T, F, Fut>(
         &self,
         parts: KeyParts<'_>,
@@ -144,23 +145,19 @@ impl Engine {
             return Ok((compute().await?, false));
         }
         let key = parts.key();
-        let (bytes, hit) = self
-            .cache
-            .get_or_compute(&key, || async {
-                let value = compute().await?;
-                serde_json::to_vec(&value).map_err(|e| Error::CacheStore {
-                    store: "encode".into(),
-                    reason: e.to_string(),
-                })
-            })
-            .await?;
-        match serde_json::from_slice(&bytes) {
-            Ok(v) => Ok((v, hit)),
-            Err(e) => Err(Error::CacheStore {
-                store: "decode".into(),
-                reason: format!("entry {key} does not decode: {e}"),
-            }),
-        }
+        self.cache
+            .get_or_compute_decoded(
+                &key,
+                |bytes| serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+                || async {
+                    let value = compute().await?;
+                    serde_json::to_vec(&value).map_err(|e| Error::CacheStore {
+                        store: "encode".into(),
+                        reason: e.to_string(),
+                    })
+                },
+            )
+            .await
     }
 
     /// Generate text for `prompt`. Identical inputs give identical outputs; a repeated call is a
@@ -457,6 +454,7 @@ pub struct EngineBuilder {
     cache_dir: Option<PathBuf>,
     memory_cache_bytes: usize,
     disk_cache: bool,
+    disk_cache_bytes: u64,
     kernels: Kernels,
     lazy: bool,
 }
@@ -469,6 +467,7 @@ impl Default for EngineBuilder {
             cache_dir: None,
             memory_cache_bytes: DEFAULT_MEMORY_BYTES,
             disk_cache: true,
+            disk_cache_bytes: crate::cache::disk_bytes_from_env(),
             kernels: Kernels::default(),
             lazy: false,
         }
@@ -526,6 +525,18 @@ impl EngineBuilder {
         self
     }
 
+    /// Bound of the on-disk tier in bytes (default: `$STEADYTEXT_DISK_CACHE_BYTES`, else
+    /// [`crate::cache::DEFAULT_DISK_BYTES`] = 1 GiB); least recently used entries are evicted.
+    pub fn disk_cache_bytes(mut self, bytes: u64) -> Self {
+        self.disk_cache_bytes = bytes;
+        self
+    }
+
+    /// The disk tier's bound this builder will use.
+    pub fn resolved_disk_cache_bytes(&self) -> u64 {
+        self.disk_cache_bytes
+    }
+
     /// Which implementation runs the model (see [`Kernels`]; the default is our own).
     pub fn kernels(mut self, kernels: Kernels) -> Self {
         self.kernels = kernels;
@@ -553,8 +564,9 @@ impl EngineBuilder {
             )));
         }
         if self.disk_cache {
-            tiers.push(Arc::new(crate::cache::DiskStore::new(
+            tiers.push(Arc::new(crate::cache::DiskStore::with_max_bytes(
                 self.resolved_cache_dir(),
+                self.disk_cache_bytes,
             )));
         }
         Cache::new(tiers)

@@ -39,6 +39,7 @@ pub mod options;
 pub mod prefill;
 pub mod prompt;
 pub mod quant;
+pub mod redact;
 mod scheduler;
 pub mod tokenizer;
 pub mod transformer;
@@ -54,6 +55,7 @@ pub use local::{LocalBackend, LocalOptions};
 pub use model::LanguageModel;
 pub use model_location::{cache_dir, model_dir, resolve_model, DEFAULT_MODEL_FILE};
 pub use options::{FinishReason, GenerateOptions, Generation, DEFAULT_MAX_TOKENS};
+pub use redact::redact_url;
 pub use tokenizer::GgufTokenizer;
 
 /// The seed used when none is given (the value SteadyText uses).

@@ -1,18 +1,35 @@
 //! [`PgCache`]: the shared PostgreSQL tier of steadytext's result cache.
 
 use async_trait::async_trait;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres};
 use steadytext_core::cache::{CacheKey, CacheStore, StoreStats};
 use steadytext_core::Error;
 
 /// The tier's name in stats and logs.
 pub const PG_CACHE_NAME: &str = "postgres";
 
+/// Default bound of the tier: 100,000 entries (the least recently used beyond it are evicted).
+pub const DEFAULT_PG_MAX_ENTRIES: u64 = 100_000;
+
+/// Default eviction period: the bound is enforced after every 64th write (counted over every
+/// process sharing the database).
+pub const DEFAULT_PG_EVICT_EVERY: u64 = 64;
+
+/// Advisory lock key serialising evictions (two concurrent `DELETE`s could deadlock).
+const EVICT_LOCK: i64 = 0x5374_6561_6479_4576; // "SteadyEv"
+
 /// A [`CacheStore`] over the `steadytext_cache` table: every process pointed at the same
 /// database shares entries and counters (hits, misses, writes live in `steadytext_cache_stats`).
 ///
 /// Database failures are reported as [`Error::CacheStore`]; the core's
 /// [`Cache`](steadytext_core::cache::Cache) counts them and treats them as misses.
+///
+/// **Bound.** The table holds at most [`PgCache::max_entries`] entries (default
+/// [`DEFAULT_PG_MAX_ENTRIES`]), least recently used (`COALESCE(last_hit_at, created_at)`) evicted
+/// first. The bound is enforced automatically: the write that makes the shared `writes` counter
+/// a multiple of [`DEFAULT_PG_EVICT_EVERY`] (see [`PgCache::with_evict_every`]) evicts down to the
+/// bound, so between two enforcements the table may exceed it by fewer than that many entries.
+/// One process evicts at a time (an advisory lock); the others skip.
 ///
 /// ```no_run
 /// # async fn demo(pool: sqlx::PgPool) {
@@ -26,12 +43,35 @@ pub const PG_CACHE_NAME: &str = "postgres";
 #[derive(Debug, Clone)]
 pub struct PgCache {
     pool: PgPool,
+    max_entries: u64,
+    evict_every: u64,
 }
 
 impl PgCache {
-    /// A tier over `pool`. The migrations must have run.
+    /// A tier over `pool` with the default bound. The migrations must have run.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            max_entries: DEFAULT_PG_MAX_ENTRIES,
+            evict_every: DEFAULT_PG_EVICT_EVERY,
+        }
+    }
+
+    /// Hold at most `max_entries` entries.
+    pub fn with_max_entries(mut self, max_entries: u64) -> Self {
+        self.max_entries = max_entries;
+        self
+    }
+
+    /// Enforce the bound after every `n`th write (at least 1).
+    pub fn with_evict_every(mut self, n: u64) -> Self {
+        self.evict_every = n.max(1);
+        self
+    }
+
+    /// The bound in entries.
+    pub fn max_entries(&self) -> u64 {
+        self.max_entries
     }
 
     /// The pool.
@@ -42,6 +82,41 @@ impl PgCache {
     /// Keep the `keep` most recently used entries and delete the rest (counted as evictions).
     /// Returns how many were deleted.
     pub async fn evict_to(&self, keep: u64) -> steadytext_core::Result<u64> {
+        Ok(self.evict(keep, true).await?.unwrap_or(0))
+    }
+
+    /// Evict under the advisory lock: wait for it, or (`wait` false) return `None` when another
+    /// process holds it.
+    async fn evict(&self, keep: u64, wait: bool) -> steadytext_core::Result<Option<u64>> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        if wait {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(EVICT_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        } else {
+            let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(EVICT_LOCK)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            if !locked {
+                return Ok(None);
+            }
+        }
+        let evicted = Self::evict_in(&mut tx, keep).await?;
+        tx.commit().await.map_err(store_error)?;
+        if evicted > 0 {
+            tracing::debug!(evicted, keep, "postgres cache evicted");
+        }
+        Ok(Some(evicted))
+    }
+
+    async fn evict_in(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        keep: u64,
+    ) -> steadytext_core::Result<u64> {
         let (evicted,): (i64,) = sqlx::query_as(
             "WITH gone AS ( \
                DELETE FROM steadytext_cache WHERE key IN ( \
@@ -54,7 +129,7 @@ impl PgCache {
              SELECT count(*) FROM gone",
         )
         .bind(keep.min(i64::MAX as u64) as i64)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut **tx)
         .await
         .map_err(store_error)?;
         Ok(evicted as u64)
@@ -95,21 +170,36 @@ impl CacheStore for PgCache {
         Ok(row.map(|(v,)| v))
     }
 
-    /// Insert or replace the value under `key`.
+    /// Insert or replace the value under `key`; every [`PgCache::with_evict_every`]th write
+    /// (over all processes) then enforces the bound.
     async fn put(&self, key: &CacheKey, value: &[u8]) -> steadytext_core::Result<()> {
-        sqlx::query(
+        let writes: Option<(i64,)> = sqlx::query_as(
             "WITH written AS ( \
                INSERT INTO steadytext_cache (key, value) VALUES ($1, $2) \
                ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value \
                RETURNING 1) \
              UPDATE steadytext_cache_stats SET writes = writes + (SELECT count(*) FROM written) \
-             WHERE id",
+             WHERE id RETURNING writes",
         )
         .bind(&key.0[..])
         .bind(value)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;
+        let writes = writes.map_or(0, |(w,)| w.max(0) as u64);
+        if writes > 0 && writes % self.evict_every == 0 {
+            self.evict(self.max_entries, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Delete the entry under `key` (a value that did not decode).
+    async fn remove(&self, key: &CacheKey) -> steadytext_core::Result<()> {
+        sqlx::query("DELETE FROM steadytext_cache WHERE key = $1")
+            .bind(&key.0[..])
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 
@@ -153,6 +243,7 @@ impl CacheStore for PgCache {
             evictions: n(evictions),
             entries: n(entries),
             bytes: n(bytes),
+            max_entries: Some(self.max_entries),
             ..StoreStats::default()
         })
     }

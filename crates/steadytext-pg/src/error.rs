@@ -76,54 +76,10 @@ pub enum PgError {
 /// Shorthand for results of this crate.
 pub type Result<T, E = PgError> = std::result::Result<T, E>;
 
-/// `url` with any password replaced by `***`, for messages and logs. Handles both URL form
-/// (`postgres://user:secret@host/db`) and key/value form (`host=h password=secret`).
-pub fn redact_url(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        let mut out = url[..scheme_end + 3].to_string();
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.find(':') {
-                    Some(colon) => {
-                        out.push_str(&userinfo[..colon]);
-                        out.push_str(":***");
-                    }
-                    None => out.push_str(userinfo),
-                }
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        let tail = &rest[authority_end..];
-        out.push_str(&redact_password_param(tail));
-        out
-    } else {
-        redact_password_param(url)
-    }
-}
-
-/// Redact `password=...` in a query string or key/value connection string.
-fn redact_password_param(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(pos) = rest.to_ascii_lowercase().find("password=") {
-        let boundary_ok = pos == 0 || matches!(rest.as_bytes()[pos - 1], b'?' | b'&' | b' ');
-        let value_start = pos + "password=".len();
-        out.push_str(&rest[..value_start]);
-        rest = &rest[value_start..];
-        if boundary_ok {
-            let end = rest.find(['&', ' ']).unwrap_or(rest.len());
-            out.push_str("***");
-            rest = &rest[end..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
+/// `url` with any password replaced by `***`, for messages and logs (the core's, shared with the
+/// HTTP backend): URL form (`postgres://user:secret@host/db`) and key/value form
+/// (`host=h password=secret`).
+pub use steadytext_core::redact_url;
 
 #[cfg(test)]
 mod tests {

@@ -134,3 +134,53 @@ async fn evict_keeps_the_most_recently_used(pool: PgPool) {
     let s = cache.stats().await.unwrap();
     assert_eq!((s.evictions, s.entries), (2, 1));
 }
+
+/// The bound is enforced automatically: every `evict_every`th write evicts down to the bound,
+/// least recently used first.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_entry_bound_is_enforced_by_writes(pool: PgPool) {
+    let cache = PgCache::new(pool.clone())
+        .with_max_entries(10)
+        .with_evict_every(5);
+    assert_eq!(PgCache::new(pool.clone()).max_entries(), 100_000);
+    for i in 0..30 {
+        cache.put(&key(&i.to_string()), b"v").await.unwrap();
+        // a hit after every write keeps 0 the most recently used
+        assert!(cache.get(&key("0")).await.unwrap().is_some(), "{i}");
+    }
+    let s = cache.stats().await.unwrap();
+    assert_eq!((s.entries, s.evictions, s.writes), (10, 20, 30), "{s:?}");
+    assert_eq!(s.max_entries, Some(10));
+    assert!(cache.get(&key("0")).await.unwrap().is_some());
+    for gone in ["1", "10", "20"] {
+        assert!(cache.get(&key(gone)).await.unwrap().is_none(), "{gone}");
+    }
+    for kept in ["21", "29"] {
+        assert!(cache.get(&key(kept)).await.unwrap().is_some(), "{kept}");
+    }
+}
+
+/// A stored value the caller cannot decode is a miss: removed from Postgres (and every other
+/// tier) and recomputed.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_undecodable_value_is_removed_and_recomputed(pool: PgPool) {
+    let pg = PgCache::new(pool.clone());
+    pg.put(&key("j"), b"{not json").await.unwrap();
+    let cache = Cache::new(vec![
+        Arc::new(MemoryStore::new(1 << 20)),
+        Arc::new(pg.clone()),
+    ]);
+    let decode = |b: &[u8]| serde_json::from_slice::<u32>(b).map_err(|e| e.to_string());
+    let (v, hit) = cache
+        .get_or_compute_decoded(&key("j"), decode, || async {
+            Ok::<_, Error>(b"7".to_vec())
+        })
+        .await
+        .unwrap();
+    assert_eq!((v, hit), (7, false));
+    assert_eq!(pg.get(&key("j")).await.unwrap().as_deref(), Some(&b"7"[..]));
+    let stats = cache.stats().await;
+    assert_eq!(stats[1].1.as_ref().unwrap().corrupt, 1);
+    pg.remove(&key("j")).await.unwrap();
+    assert_eq!(pg.get(&key("j")).await.unwrap(), None);
+}

@@ -122,6 +122,15 @@ impl CacheStore for MemoryStore {
         Ok(())
     }
 
+    async fn remove(&self, key: &CacheKey) -> Result<()> {
+        let mut inner = self.inner.lock().expect("memory cache lock");
+        if let Some(old) = inner.map.remove(key) {
+            inner.order.remove(&old.tick);
+            inner.bytes -= old.value.len();
+        }
+        Ok(())
+    }
+
     async fn clear(&self) -> Result<()> {
         let mut inner = self.inner.lock().expect("memory cache lock");
         inner.map.clear();
@@ -135,6 +144,7 @@ impl CacheStore for MemoryStore {
         Ok(StoreStats {
             entries: inner.map.len() as u64,
             bytes: inner.bytes as u64,
+            max_bytes: Some(self.max_bytes as u64),
             ..inner.stats.clone()
         })
     }
@@ -172,5 +182,21 @@ mod tests {
         store.put(&key(5), &[5; 31]).await.unwrap();
         assert!(store.get(&key(5)).await.unwrap().is_none());
         assert_eq!(store.stats().await.unwrap().entries, 3);
+        assert_eq!(store.stats().await.unwrap().max_bytes, Some(30));
+    }
+
+    #[tokio::test]
+    async fn remove_frees_the_entry_and_its_bytes() {
+        let store = MemoryStore::new(30);
+        store.put(&key(1), &[1; 10]).await.unwrap();
+        store.put(&key(2), &[2; 10]).await.unwrap();
+        store.remove(&key(1)).await.unwrap();
+        store.remove(&key(9)).await.unwrap();
+        assert!(store.get(&key(1)).await.unwrap().is_none());
+        let s = store.stats().await.unwrap();
+        assert_eq!((s.entries, s.bytes), (1, 10));
+        // the freed bytes are usable without evicting the other entry
+        store.put(&key(3), &[3; 20]).await.unwrap();
+        assert!(store.get(&key(2)).await.unwrap().is_some());
     }
 }

@@ -2,6 +2,12 @@
 //! of faster tiers and single-flight computation of concurrent identical requests.
 //!
 //! A cache tier never fails a request: a tier error is logged, counted and treated as a miss.
+//! A stored value the caller cannot decode ([`Cache::get_or_compute_decoded`]) is a miss too: it
+//! is removed from every tier, counted as corrupt, and recomputed.
+//!
+//! Every tier is bounded (defaults: memory [`DEFAULT_MEMORY_BYTES`], disk [`DEFAULT_DISK_BYTES`],
+//! Postgres see `steadytext_pg::PgCache`) and evicts its least recently used entries; the bounds
+//! and eviction counts are in [`StoreStats`].
 
 mod disk;
 mod key;
@@ -16,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use disk::{write_atomic, DiskStore};
+pub use disk::{
+    disk_bytes_from_env, write_atomic, DiskStore, DEFAULT_DISK_BYTES, DISK_CACHE_BYTES_ENV,
+};
 pub use key::{canonical_json, CacheKey, KeyParts, KEY_VERSION};
 pub use memory::{MemoryStore, DEFAULT_MEMORY_BYTES};
 
@@ -41,6 +49,12 @@ pub struct StoreStats {
     pub entries: u64,
     /// Bytes currently held.
     pub bytes: u64,
+    /// The tier's bound in bytes, if it has one.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// The tier's bound in entries, if it has one.
+    #[serde(default)]
+    pub max_entries: Option<u64>,
 }
 
 /// One cache tier. Implementations must be safe to share between tasks.
@@ -52,6 +66,8 @@ pub trait CacheStore: Send + Sync {
     async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>>;
     /// Store `value` under `key` (replacing any previous value).
     async fn put(&self, key: &CacheKey, value: &[u8]) -> Result<()>;
+    /// Remove the entry under `key`, if any (a stored value that does not decode).
+    async fn remove(&self, key: &CacheKey) -> Result<()>;
     /// Remove every entry.
     async fn clear(&self) -> Result<()>;
     /// Current counters.
@@ -86,6 +102,7 @@ type Inflight = Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>;
 pub struct Cache {
     tiers: Vec<Arc<dyn CacheStore>>,
     errors: Vec<AtomicU64>,
+    corrupt: Vec<AtomicU64>,
     inflight: Inflight,
 }
 
@@ -101,6 +118,7 @@ impl Cache {
     pub fn new(tiers: Vec<Arc<dyn CacheStore>>) -> Self {
         Self {
             errors: tiers.iter().map(|_| AtomicU64::new(0)).collect(),
+            corrupt: tiers.iter().map(|_| AtomicU64::new(0)).collect(),
             tiers,
             inflight: Mutex::new(HashMap::new()),
         }
@@ -123,6 +141,7 @@ impl Cache {
     pub fn with_tier(mut self, tier: Arc<dyn CacheStore>) -> Self {
         self.tiers.push(tier);
         self.errors.push(AtomicU64::new(0));
+        self.corrupt.push(AtomicU64::new(0));
         self
     }
 
@@ -138,6 +157,14 @@ impl Cache {
 
     /// Look `key` up tier by tier; a hit back-fills the faster tiers.
     pub async fn get(&self, key: &CacheKey) -> Lookup {
+        match self.get_indexed(key).await {
+            Some((i, value)) => Lookup::Hit(self.tiers[i].name().to_string(), value),
+            None => Lookup::Miss,
+        }
+    }
+
+    /// [`Cache::get`] with the index of the tier that answered.
+    async fn get_indexed(&self, key: &CacheKey) -> Option<(usize, Vec<u8>)> {
         for (i, tier) in self.tiers.iter().enumerate() {
             match tier.get(key).await {
                 Ok(Some(value)) => {
@@ -146,13 +173,22 @@ impl Cache {
                             self.tier_error(j, "back-fill", e);
                         }
                     }
-                    return Lookup::Hit(tier.name().to_string(), value);
+                    return Some((i, value));
                 }
                 Ok(None) => {}
                 Err(e) => self.tier_error(i, "get", e),
             }
         }
-        Lookup::Miss
+        None
+    }
+
+    /// Remove `key` from every tier.
+    pub async fn remove(&self, key: &CacheKey) {
+        for (i, tier) in self.tiers.iter().enumerate() {
+            if let Err(e) = tier.remove(key).await {
+                self.tier_error(i, "remove", e);
+            }
+        }
     }
 
     /// Store `value` in every tier.
@@ -176,23 +212,71 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>, E>>,
     {
+        self.single_flight(key, async {
+            match self.get(key).await {
+                Lookup::Hit(_, v) => Ok((v, true)),
+                Lookup::Miss => {
+                    let v = compute().await?;
+                    self.put(key, &v).await;
+                    Ok((v, false))
+                }
+            }
+        })
+        .await
+    }
+
+    /// [`Cache::get_or_compute`] for values stored in an encoding: `decode` turns stored bytes
+    /// into the value. A stored value that does not decode is a miss: it is removed from every
+    /// tier (counted as `corrupt` of the tier that held it) and recomputed. A freshly computed
+    /// value that does not decode is an [`Error::CacheStore`](crate::Error::CacheStore) (store
+    /// `decode`) and is not stored.
+    pub async fn get_or_compute_decoded<T, D, F, Fut, E>(
+        &self,
+        key: &CacheKey,
+        decode: D,
+        compute: F,
+    ) -> Result<(T, bool), E>
+    where
+        D: Fn(&[u8]) -> Result<T, String>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, E>>,
+        E: From<crate::Error>,
+    {
+        self.single_flight(key, async {
+            if let Some((i, stored)) = self.get_indexed(key).await {
+                match decode(&stored) {
+                    Ok(v) => return Ok((v, true)),
+                    Err(reason) => {
+                        self.corrupt[i].fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            "cache entry {key} from tier {} does not decode ({reason}): removed, \
+                             recomputing",
+                            self.tiers[i].name()
+                        );
+                        self.remove(key).await;
+                    }
+                }
+            }
+            let fresh = compute().await?;
+            let value = decode(&fresh).map_err(|reason| crate::Error::CacheStore {
+                store: "decode".into(),
+                reason: format!("a computed value for {key} does not decode: {reason}"),
+            })?;
+            self.put(key, &fresh).await;
+            Ok((value, false))
+        })
+        .await
+    }
+
+    /// Run `body` under `key`'s gate: one body per key at a time, so a caller that waited for
+    /// another's computation finds its stored value.
+    async fn single_flight<R>(&self, key: &CacheKey, body: impl Future<Output = R>) -> R {
         let gate = {
             let mut map = self.inflight.lock().expect("inflight lock");
             map.entry(*key).or_default().clone()
         };
-        // One lookup, under the key's gate: a caller that waited for another's computation
-        // finds its stored value here.
         let guard = gate.lock().await;
-        let result = match self.get(key).await {
-            Lookup::Hit(_, v) => Ok((v, true)),
-            Lookup::Miss => match compute().await {
-                Ok(v) => {
-                    self.put(key, &v).await;
-                    Ok((v, false))
-                }
-                Err(e) => Err(e),
-            },
-        };
+        let result = body.await;
         drop(guard);
         let mut map = self.inflight.lock().expect("inflight lock");
         if Arc::strong_count(&gate) <= 2 {
@@ -207,6 +291,7 @@ impl Cache {
         for (i, tier) in self.tiers.iter().enumerate() {
             let s = tier.stats().await.map(|mut s| {
                 s.errors += self.errors[i].load(Ordering::Relaxed);
+                s.corrupt += self.corrupt[i].load(Ordering::Relaxed);
                 s
             });
             out.push((tier.name().to_string(), s));

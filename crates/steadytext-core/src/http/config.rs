@@ -5,6 +5,10 @@ use std::time::Duration;
 /// Environment variable the API key is read from by [`HttpConfig::new`].
 pub const API_KEY_ENV: &str = "STEADYTEXT_API_KEY";
 
+/// Default cap on one response body: 16 MiB (a whole-vocabulary log-probability answer of a
+/// 262k-token model is a few MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
+
 /// A bearer token. Its value is never printed: `Debug` shows `ApiKey(<redacted>)` and there is
 /// no `Display`; the HTTP header carrying it is marked sensitive.
 #[derive(Clone, PartialEq, Eq)]
@@ -80,7 +84,10 @@ impl RetryPolicy {
 ///     .max_concurrency(2);
 /// assert_eq!(config.base_url, "http://127.0.0.1:8080");
 /// ```
-#[derive(Debug, Clone)]
+///
+/// The base URL may carry credentials (`http://user:secret@host`, sent as basic auth); they never
+/// appear in logs, error messages or `Debug` output (see [`HttpConfig::display_url`]).
+#[derive(Clone)]
 pub struct HttpConfig {
     /// The server's base URL, e.g. `http://127.0.0.1:8080` (a trailing `/v1` is accepted).
     pub base_url: String,
@@ -106,6 +113,33 @@ pub struct HttpConfig {
     /// llama.cpp does not guarantee bit-identical logits across batch shapes, so results can then
     /// depend on the previous request). Default `false`: every request is computed from scratch.
     pub reuse_prompt_cache: bool,
+    /// Cap on one response body in bytes (default [`DEFAULT_MAX_RESPONSE_BYTES`]); a larger
+    /// answer is an [`crate::Error::BadResponse`], read no further than the cap.
+    pub max_response_bytes: usize,
+    /// An identifier of the served weights supplied by whoever deploys the server (e.g. the
+    /// blake3 or sha256 of the GGUF, or a release tag), made part of the backend identity. Use it
+    /// when the server exposes nothing that changes with the weights (see
+    /// [`crate::http::ServerInfo::identity`]).
+    pub weights_id: Option<String>,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("base_url", &self.display_url())
+            .field("model_name", &self.model_name)
+            .field("api_key", &self.api_key)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("chat_template", &self.chat_template)
+            .field("context_length", &self.context_length)
+            .field("reuse_prompt_cache", &self.reuse_prompt_cache)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("weights_id", &self.weights_id)
+            .finish()
+    }
 }
 
 impl HttpConfig {
@@ -123,7 +157,26 @@ impl HttpConfig {
             chat_template: None,
             context_length: None,
             reuse_prompt_cache: false,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            weights_id: None,
         }
+    }
+
+    /// Cap response bodies at `bytes`.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Name the served weights (see the field's docs).
+    pub fn weights_id(mut self, id: impl Into<String>) -> Self {
+        self.weights_id = Some(id.into());
+        self
+    }
+
+    /// The normalised base URL with any password redacted: the form for logs and errors.
+    pub fn display_url(&self) -> String {
+        crate::redact::redact_url(&self.normalized_base_url())
     }
 
     /// Use this model.
@@ -200,6 +253,20 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("sk-secret"), "{printed}");
         assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn url_credentials_are_never_printed() {
+        let config = HttpConfig::new("http://bob:hunter2@127.0.0.1:1/v1");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("http://bob:***@127.0.0.1:1"), "{printed}");
+        assert_eq!(config.display_url(), "http://bob:***@127.0.0.1:1");
+        // requests still use the real URL
+        assert_eq!(
+            config.normalized_base_url(),
+            "http://bob:hunter2@127.0.0.1:1"
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl HttpBackend {
                 .enable_all()
                 .build()
                 .map_err(|e| Error::ServerUnreachable {
-                    url: discovery_config.normalized_base_url(),
+                    url: discovery_config.display_url(),
                     reason: format!("cannot start a runtime for discovery: {e}"),
                 })?;
             runtime.block_on(async {
@@ -111,7 +111,7 @@ impl HttpBackend {
         })
         .join()
         .map_err(|_| Error::ServerUnreachable {
-            url: config.normalized_base_url(),
+            url: config.display_url(),
             reason: "the discovery thread panicked".into(),
         })??;
         // A fresh client for the caller's runtime (pooled connections belong to one runtime).
@@ -147,7 +147,7 @@ impl HttpBackend {
         &self.info
     }
 
-    /// The server's base URL (normalised).
+    /// The server's base URL (normalised, any password redacted).
     pub fn base_url(&self) -> &str {
         self.transport.base_url()
     }

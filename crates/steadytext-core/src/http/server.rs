@@ -1,11 +1,34 @@
 //! What the server is: its kind, the model it serves, its context and chat template, learned once
 //! when the backend connects (`/v1/models`, and llama-server's `/props`).
+//!
+//! **Tracking the served weights.** The backend identity (part of every cache key) must change
+//! when the weights behind a model name change, or a cache would keep serving the old model's
+//! answers. What an OpenAI-compatible server reports is used, most specific first, and recorded
+//! in the identity's metadata under [`WEIGHTS_META_KEY`]:
+//!
+//! 1. [`HttpConfig::weights_id`], when whoever deploys the server names the weights (a hash or a
+//!    release tag): `id:<value>`.
+//! 2. The weights file itself, when the server is on this machine (a loopback base URL) and tells
+//!    where its model is (llama-server: `/props` `model_path`, or a `.gguf` path as model id) and
+//!    that file is readable here: `blake3:<hash of the file>` (memoised by path, size and mtime,
+//!    as for the local backend).
+//! 3. A content digest the server reports for the model (Ollama-style `models[].digest` in
+//!    `/v1/models`): `digest:<value>`.
+//!
+//! Without any of them the identity still holds the model's name and the metadata the server
+//! reports (llama-server 0.3.16: `n_params`, `size` in bytes, `n_vocab`, `n_embd`, `n_ctx_train`,
+//! `vocab_type`), which changes with a different architecture, size or quantisation but not with
+//! retrained weights of the same shape: a remote server should then be given a
+//! [`HttpConfig::weights_id`]. llama-server exposes no modification time or hash of its model.
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::http::config::HttpConfig;
 use crate::http::transport::Transport;
+
+/// The key of [`ServerInfo::model_meta`] that identifies the served weights (see the module docs).
+pub const WEIGHTS_META_KEY: &str = "steadytext_weights";
 
 /// Bump when the request mapping changes in a way that changes outputs (it is part of the
 /// backend identity, hence of every cache key).
@@ -41,7 +64,9 @@ pub struct ServerInfo {
     pub model_id: String,
     /// Build or version information the server reports (llama-server `build_info`), if any.
     pub build: Option<String>,
-    /// The model's metadata as reported (llama-server: parameters, size, vocabulary), if any.
+    /// The model's metadata as reported (llama-server: parameters, size, vocabulary), if any,
+    /// plus what identifies the served weights under [`WEIGHTS_META_KEY`] when known (see the
+    /// module docs).
     pub model_meta: Option<Value>,
     /// Context window per request.
     pub context_length: usize,
@@ -53,7 +78,8 @@ pub struct ServerInfo {
 
 impl ServerInfo {
     /// The backend identity: protocol version, server kind and build, and the served model
-    /// (its id, by file name for a path, plus the reported metadata). Two engines or two models
+    /// (its id, by file name for a path, plus the reported metadata and the weights' identity
+    /// when known, see the module docs). Two engines or two models
     /// never share an identity; the URL is not part of it, so a fleet of identical servers
     /// shares cache entries.
     pub fn identity(&self) -> String {
@@ -128,7 +154,7 @@ pub(crate) async fn discover(transport: &Transport, config: &HttpConfig) -> Resu
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let model_meta = entry.get("meta").cloned();
+    let mut model_meta = entry.get("meta").cloned();
 
     // llama-server answers /props; others answer 404 (or something without build_info). Any
     // other failure (e.g. 401 for a missing API key) is reported, not taken as "another server".
@@ -148,6 +174,15 @@ pub(crate) async fn discover(transport: &Transport, config: &HttpConfig) -> Resu
     };
     let props = props.unwrap_or(Value::Null);
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    if let Some(weights) = weights_identity(config, kind, &model_id, &props, &models).await {
+        let mut meta = match model_meta.take() {
+            Some(Value::Object(m)) => Value::Object(m),
+            Some(Value::Null) | None => Value::Object(Default::default()),
+            Some(other) => serde_json::json!({ "reported": other }),
+        };
+        meta[WEIGHTS_META_KEY] = Value::String(weights);
+        model_meta = Some(meta);
+    }
     let build = text(&props, "build_info").or_else(|| text(entry, "owned_by"));
     let chat_template = text(&props, "chat_template")
         .filter(|t| !t.trim().is_empty())
@@ -179,6 +214,75 @@ pub(crate) async fn discover(transport: &Transport, config: &HttpConfig) -> Resu
     })
 }
 
+/// What identifies the served weights, most specific first (see the module docs).
+async fn weights_identity(
+    config: &HttpConfig,
+    kind: ServerKind,
+    model_id: &str,
+    props: &Value,
+    models: &Value,
+) -> Option<String> {
+    if let Some(id) = config
+        .weights_id
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        return Some(format!("id:{}", id.trim()));
+    }
+    if is_loopback(&config.normalized_base_url()) {
+        let path = props
+            .get("model_path")
+            .and_then(Value::as_str)
+            .or(
+                (kind == ServerKind::LlamaServer && model_id.ends_with(".gguf"))
+                    .then_some(model_id),
+            )
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.is_absolute() && p.is_file());
+        if let Some(path) = path {
+            let hashed = tokio::task::spawn_blocking(move || {
+                crate::fingerprint::model_fingerprint(&path, Some(&crate::model_dir()))
+            })
+            .await;
+            match hashed {
+                Ok(Ok(hash)) => return Some(format!("blake3:{hash}")),
+                Ok(Err(e)) => tracing::warn!("the served model file is not readable: {e}"),
+                Err(e) => tracing::warn!("hashing the served model file failed: {e}"),
+            }
+        }
+    }
+    models
+        .get("models")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            [m.get("model"), m.get("name")]
+                .into_iter()
+                .flatten()
+                .any(|n| n.as_str() == Some(model_id))
+        })
+        .find_map(|m| m.get("digest").and_then(Value::as_str))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| format!("digest:{}", d.trim()))
+}
+
+/// Whether `url`'s host is this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The context window assumed when neither the server nor the configuration says.
 pub const DEFAULT_CONTEXT: usize = 2048;
 
@@ -195,6 +299,17 @@ mod tests {
         assert!(!names_model("SmolLM2", id));
         assert!(names_model("org/model", "org/model"));
         assert!(!names_model("model", "org/model"));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("http://127.0.0.1:8080"));
+        assert!(is_loopback("http://u:p@localhost/v1"));
+        assert!(is_loopback("http://[::1]:1"));
+        assert!(is_loopback("http://127.1.2.3"));
+        assert!(!is_loopback("http://10.0.0.1:8080"));
+        assert!(!is_loopback("https://models.example.com"));
+        assert!(!is_loopback("http://localhost.example.com"));
     }
 
     #[test]
