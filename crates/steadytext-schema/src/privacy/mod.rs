@@ -57,7 +57,7 @@ pub const NAME_PLACEHOLDER: &str = "[name]";
 /// An email address in the folded text; local part and domain may be any letters (`josé`
 /// folds to `jose`, `пример` stays Cyrillic).
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}")
+    Regex::new(r"[\p{L}\p{N}._%+\-']+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}")
         .expect("valid email regex")
 });
 

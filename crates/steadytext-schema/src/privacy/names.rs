@@ -147,12 +147,20 @@ impl NameMatcher {
                 continue;
             }
             last_end = e;
-            let (start, end) = f.original_range(s, e);
-            out.push(Span {
-                start,
-                end,
-                placeholder: NAME_PLACEHOLDER,
-            });
+            // `maria garcia` is two names, as `Maria` and `Garcia` would be: one placeholder
+            // per word.
+            let mut at = s;
+            for word in f.text[s..e].split(' ') {
+                if !word.is_empty() {
+                    let (start, end) = f.original_range(at, at + word.len());
+                    out.push(Span {
+                        start,
+                        end,
+                        placeholder: NAME_PLACEHOLDER,
+                    });
+                }
+                at += word.len() + 1;
+            }
         }
     }
 }
