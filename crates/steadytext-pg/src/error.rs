@@ -73,6 +73,18 @@ pub enum PgError {
     WorkerPanicked(String),
 }
 
+impl PgError {
+    /// The error as it may be stored in the job queue's `last_error` and the dead-letter
+    /// table: model failures without the prompt or output text their `Display` form may carry
+    /// ([`AnalysisError::summary`](steadytext_schema::AnalysisError::summary)).
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Analysis(e) => format!("analysis failed: {}", e.summary()),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = PgError> = std::result::Result<T, E>;
 

@@ -28,8 +28,8 @@
 //! `metadata->>'review_id'` / `metadata->>'ticket_id'`): there is always exactly one per review
 //! or ticket, however often it is analysed.
 
-use std::sync::Arc;
-use std::time::Duration as StdDuration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -41,8 +41,8 @@ use steadytext_schema::prompts::{ReviewInput, TicketInput};
 use steadytext_schema::scenario::seed_sample;
 use steadytext_schema::{
     AnalysisError, Analyst, AnalyzedTicket, ChurnRisk, Customer, CustomerInsight, CustomerProfile,
-    CustomerRecommendations, ExecutiveSummary, ProductReview, PromptBuilder, RetentionStrategy,
-    ReviewAnalysis, SegmentProfile, SupportTicket,
+    CustomerRecommendations, ExecutiveSummary, NameDirectory, ProductReview, PromptBuilder,
+    Redactor, RetentionStrategy, ReviewAnalysis, SegmentProfile, SupportTicket,
 };
 
 use crate::aggregates;
@@ -143,6 +143,19 @@ pub struct Intelligence {
     pub engine: Engine,
     concurrency: usize,
     progress: Arc<dyn Progress>,
+    names: Arc<Mutex<Option<CachedNames>>>,
+}
+
+/// How long the customers' names are reused before they are read again, even when no
+/// customer was added or removed (a rename).
+pub const NAMES_REFRESH: StdDuration = StdDuration::from_secs(60);
+
+/// Every customer's names, as last read.
+struct CachedNames {
+    /// `(count(*), max(id))` of `customers` when read: a new or deleted customer reloads.
+    signature: (i64, i32),
+    read_at: Instant,
+    directory: Arc<NameDirectory>,
 }
 
 impl std::fmt::Debug for Intelligence {
@@ -155,16 +168,18 @@ impl std::fmt::Debug for Intelligence {
     }
 }
 
-/// A review and its owner, read for an analysis.
+/// A review and its owner, read for an analysis, with every customer name the database knows.
 struct ReviewSubject {
     review: ProductReview,
     owner: Option<Customer>,
+    names: Arc<NameDirectory>,
 }
 
-/// A ticket and its owner, read for an analysis.
+/// A ticket and its owner, read for an analysis, with every customer name the database knows.
 struct TicketSubject {
     ticket: SupportTicket,
     owner: Option<Customer>,
+    names: Arc<NameDirectory>,
 }
 
 /// A queued job's analysis, computed and not yet written.
@@ -182,6 +197,7 @@ impl Intelligence {
             engine,
             concurrency: DEFAULT_CONCURRENCY,
             progress: Arc::new(NoProgress),
+            names: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -207,12 +223,49 @@ impl Intelligence {
         Analyst::new(&self.engine)
     }
 
-    /// The analyst for a row owned by `owner`: prompts redacted of the owner's names and email.
-    fn analyst_for(&self, owner: Option<&Customer>) -> Analyst<'_> {
-        match owner {
-            Some(c) => self.analyst().with_prompts(PromptBuilder::for_customer(c)),
-            None => self.analyst(),
+    /// The analyst for a row owned by `owner` (if any): prompts redacted of the owner's names
+    /// and email, of every customer name in `names`, and of cue-introduced names ("by Maria
+    /// Garcia") — a ticket without a customer gets all but the first.
+    fn analyst_for(&self, owner: Option<&Customer>, names: &Arc<NameDirectory>) -> Analyst<'_> {
+        let redactor = match owner {
+            Some(c) => Redactor::for_customer(c),
+            None => Redactor::new(),
         }
+        .with_directory(names.clone());
+        self.analyst()
+            .with_prompts(PromptBuilder::with_redactor(redactor))
+    }
+
+    /// Every customer name in the database, read once and reused (a customer added or removed
+    /// reloads it; so does [`NAMES_REFRESH`] passing).
+    async fn names(&self, conn: &mut PgConnection) -> Result<Arc<NameDirectory>> {
+        let signature: (i64, i32) =
+            sqlx::query_as("SELECT count(*), coalesce(max(id), 0) FROM customers")
+                .fetch_one(&mut *conn)
+                .await?;
+        {
+            let cached = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = cached.as_ref() {
+                if c.signature == signature && c.read_at.elapsed() < NAMES_REFRESH {
+                    return Ok(c.directory.clone());
+                }
+            }
+        }
+        let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT first_name, last_name FROM customers \
+             WHERE first_name IS NOT NULL OR last_name IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let directory = Arc::new(NameDirectory::new(
+            rows.iter().map(|(f, l)| (f.as_deref(), l.as_deref())),
+        ));
+        *self.names.lock().unwrap_or_else(|p| p.into_inner()) = Some(CachedNames {
+            signature,
+            read_at: Instant::now(),
+            directory: directory.clone(),
+        });
+        Ok(directory)
     }
 
     fn stage(&self, name: &'static str, total: usize) -> Stage<'_> {
@@ -247,13 +300,13 @@ impl Intelligence {
         conn: &mut PgConnection,
         review_id: i32,
     ) -> Result<ReviewAnalysis> {
-        let subject = Self::load_review(&mut *conn, review_id).await?;
+        let subject = self.load_review(&mut *conn, review_id).await?;
         let analysis = self.review_model(&subject).await?;
         Self::write_review(conn, subject.review, &analysis).await?;
         Ok(analysis)
     }
 
-    async fn load_review(conn: &mut PgConnection, review_id: i32) -> Result<ReviewSubject> {
+    async fn load_review(&self, conn: &mut PgConnection, review_id: i32) -> Result<ReviewSubject> {
         let review = rows::review(&mut *conn, review_id)
             .await?
             .ok_or(PgError::NotFound {
@@ -264,12 +317,17 @@ impl Intelligence {
             Some(id) => rows::customer(&mut *conn, id).await?,
             None => None,
         };
-        Ok(ReviewSubject { review, owner })
+        let names = self.names(&mut *conn).await?;
+        Ok(ReviewSubject {
+            review,
+            owner,
+            names,
+        })
     }
 
     async fn review_model(&self, s: &ReviewSubject) -> Result<ReviewAnalysis> {
         Ok(self
-            .analyst_for(s.owner.as_ref())
+            .analyst_for(s.owner.as_ref(), &s.names)
             .review(&ReviewInput::from_review(&s.review))
             .await?)
     }
@@ -339,13 +397,13 @@ impl Intelligence {
         conn: &mut PgConnection,
         ticket_id: i32,
     ) -> Result<AnalyzedTicket> {
-        let subject = Self::load_ticket(&mut *conn, ticket_id).await?;
+        let subject = self.load_ticket(&mut *conn, ticket_id).await?;
         let analysed = self.ticket_model(&subject).await?;
         Self::write_ticket(conn, &subject.ticket, &analysed).await?;
         Ok(analysed)
     }
 
-    async fn load_ticket(conn: &mut PgConnection, ticket_id: i32) -> Result<TicketSubject> {
+    async fn load_ticket(&self, conn: &mut PgConnection, ticket_id: i32) -> Result<TicketSubject> {
         let ticket = rows::ticket(&mut *conn, ticket_id)
             .await?
             .ok_or(PgError::NotFound {
@@ -356,12 +414,17 @@ impl Intelligence {
             Some(id) => rows::customer(&mut *conn, id).await?,
             None => None,
         };
-        Ok(TicketSubject { ticket, owner })
+        let names = self.names(&mut *conn).await?;
+        Ok(TicketSubject {
+            ticket,
+            owner,
+            names,
+        })
     }
 
     async fn ticket_model(&self, s: &TicketSubject) -> Result<AnalyzedTicket> {
         let analysis = self
-            .analyst_for(s.owner.as_ref())
+            .analyst_for(s.owner.as_ref(), &s.names)
             .ticket(&TicketInput::from_ticket(&s.ticket))
             .await?;
         Ok(AnalyzedTicket::new(&s.ticket, analysis))
@@ -743,17 +806,13 @@ impl Intelligence {
             .map_err(JobError::retryable)?;
         match job.kind.as_str() {
             ANALYZE_REVIEW => {
-                let s = Self::load_review(&mut conn, p.id)
-                    .await
-                    .map_err(job_error)?;
+                let s = self.load_review(&mut conn, p.id).await.map_err(job_error)?;
                 drop(conn);
                 let a = self.review_model(&s).await.map_err(job_error)?;
                 Ok(JobAnalysis::Review(s.review, a))
             }
             ANALYZE_TICKET => {
-                let s = Self::load_ticket(&mut conn, p.id)
-                    .await
-                    .map_err(job_error)?;
+                let s = self.load_ticket(&mut conn, p.id).await.map_err(job_error)?;
                 drop(conn);
                 let a = self.ticket_model(&s).await.map_err(job_error)?;
                 Ok(JobAnalysis::Ticket(s.ticket, a))
@@ -785,12 +844,15 @@ async fn release_all(queue: &Queue, jobs: &[Job], e: PgError) -> PgError {
 }
 
 /// How a failed analysis maps to a job outcome: a missing row or a domain violation cannot be
-/// fixed by retrying (the model is deterministic); model and database errors may be.
+/// fixed by retrying (the model is deterministic); model and database errors may be. The
+/// message is [`PgError::summary`]: no prompt or model output reaches `last_error` or the
+/// dead-letter table.
 pub fn job_error(e: PgError) -> JobError {
+    let message = e.summary();
     match e {
-        PgError::NotFound { .. } | PgError::BadRow { .. } => JobError::permanent(e),
-        PgError::Analysis(AnalysisError::Domain(_)) => JobError::permanent(e),
-        other => JobError::retryable(other),
+        PgError::NotFound { .. } | PgError::BadRow { .. } => JobError::Permanent(message),
+        PgError::Analysis(AnalysisError::Domain(_)) => JobError::Permanent(message),
+        _ => JobError::Retryable(message),
     }
 }
 

@@ -43,6 +43,96 @@ pub enum AnalysisError {
     Domain(#[from] SchemaError),
 }
 
+impl AnalysisError {
+    /// The error without any text that came from a prompt or from the model's output: what
+    /// may be stored where prompts may not (a job queue's `last_error`, a dead-letter table,
+    /// logs). The `Display` form keeps the details for the caller's own eyes.
+    ///
+    /// ```
+    /// use steadytext_schema::AnalysisError;
+    ///
+    /// let e = AnalysisError::Model(steadytext_core::Error::Truncated {
+    ///     partial: "{\"summary\": \"Maria Garcia at 555-123".into(),
+    ///     tokens: 64,
+    /// });
+    /// assert!(e.to_string().contains("Maria"));
+    /// assert_eq!(
+    ///     e.summary(),
+    ///     "output truncated after 64 tokens before the constrained value was complete \
+    ///      (36 characters of output withheld)"
+    /// );
+    /// ```
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Model(e) => model_error_summary(e),
+            Self::Domain(e) => domain_error_summary(e),
+        }
+    }
+}
+
+/// [`steadytext_core::Error`] without prompt or output text (see [`AnalysisError::summary`]).
+/// Variants whose fields can carry such text (outputs, partial outputs, server messages,
+/// patterns and options built from the input) are summarised; the others cannot and keep
+/// their message.
+pub fn model_error_summary(e: &steadytext_core::Error) -> String {
+    use steadytext_core::Error as E;
+    let chars = |s: &str| s.chars().count();
+    match e {
+        E::Truncated { partial, tokens } => format!(
+            "output truncated after {tokens} tokens before the constrained value was complete \
+             ({} characters of output withheld)",
+            chars(partial)
+        ),
+        E::ConstraintViolated { output, .. } => format!(
+            "output violates the constraint (reason and {} characters of output withheld)",
+            chars(output)
+        ),
+        E::Deserialize(_) => {
+            "cannot deserialise the JSON output into the requested type (details withheld)".into()
+        }
+        E::HttpStatus { url, status, .. } => {
+            format!("{url} answered HTTP {status} (message withheld)")
+        }
+        E::BadResponse { url, .. } => {
+            format!("unexpected response from {url} (details withheld)")
+        }
+        E::InvalidRegex { .. } => "invalid regex (pattern withheld)".into(),
+        E::DuplicateChoice { first, second, .. } => {
+            format!("choice option appears twice (positions {first} and {second}; option withheld)")
+        }
+        E::Tokenizer(_) => "tokenizer error (details withheld)".into(),
+        E::Template(_) => "chat template error (details withheld)".into(),
+        E::InvalidSchema(_) => "invalid JSON schema (details withheld)".into(),
+        E::ModelNotFound { .. }
+        | E::ModelLoad { .. }
+        | E::UnsupportedArchitecture { .. }
+        | E::EmptyPrompt
+        | E::ContextOverflow { .. }
+        | E::InvalidMaxTokens { .. }
+        | E::Inference(_)
+        | E::CacheIo { .. }
+        | E::CacheStore { .. }
+        | E::TooFewChoices(_)
+        | E::EmptyChoice { .. }
+        | E::Unsupported(_)
+        | E::ServerUnreachable { .. }
+        | E::ModelNotServed { .. }
+        | E::Timeout { .. } => e.to_string(),
+        // A variant added later: nothing known about its fields, so nothing of them.
+        _ => "model error (details withheld)".into(),
+    }
+}
+
+/// [`SchemaError`] without the model's output (an unknown label is the model's text).
+fn domain_error_summary(e: &SchemaError) -> String {
+    match e {
+        SchemaError::UnknownVariant { kind, expected, .. } => {
+            format!("unknown {kind} (value withheld); expected one of: {expected}")
+        }
+        SchemaError::RatingOutOfRange(_) | SchemaError::WrongCount { .. } => e.to_string(),
+    }
+}
+
 /// Shorthand.
 pub type AnalysisResult<T> = std::result::Result<T, AnalysisError>;
 

@@ -160,7 +160,7 @@ pub mod status;
 pub mod themes;
 mod util;
 
-pub use analysis::{first_sentence, AnalysisError, AnalysisResult, Analyst};
+pub use analysis::{first_sentence, model_error_summary, AnalysisError, AnalysisResult, Analyst};
 pub use analysis_types::{
     ticket_priority, AnalyzedTicket, CustomerInsight, CustomerRecommendations, ExecutiveSummary,
     MarketingStrategy, RetentionStrategy, ReviewAnalysis, SegmentProfile, SegmentStrategies,
@@ -171,7 +171,7 @@ pub use enums::{Channel, CustomerStatus, InteractionType, RecommendationType, Ur
 pub use error::SchemaError;
 pub use executive::ExecutiveStats;
 pub use human_review::{HumanReview, HumanReviewReason};
-pub use privacy::{redact, Redactor};
+pub use privacy::{redact, NameDirectory, Redactor};
 pub use prompts::{Prompt, PromptBuilder, PromptKind, PROMPT_VERSION};
 pub use recommendations::{
     rank_recommendations, recommendation_priority, CustomerProfile, Recommendation,

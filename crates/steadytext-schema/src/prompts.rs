@@ -14,8 +14,9 @@
 //!
 //! **Determinism.** Numbers are rounded explicitly (scores 2 decimals, money 2, ratings 1),
 //! whitespace in free text is collapsed to single spaces (which also keeps user text from
-//! forging new prompt lines), and free text is cut at [`MAX_FREE_TEXT_CHARS`] characters after
-//! redaction (so a cut can never leave half a phone number behind).
+//! forging new prompt lines), and free text is cut at [`MAX_FREE_TEXT_CHARS`] characters
+//! *before* redaction, between words and never inside a number or an email address (so a cut
+//! can never leave half a phone number behind, and what is redacted is what the model sees).
 //!
 //! **Changing a template** changes its snapshot test in this module; bump [`PROMPT_VERSION`]
 //! in the same commit.
@@ -51,7 +52,7 @@ use crate::util::{self, count, fixed};
 /// The version of the whole prompt set. Bump it whenever any template's text changes.
 pub const PROMPT_VERSION: &str = "ci-prompts/1";
 
-/// Free text longer than this many characters is cut (after redaction).
+/// Free text longer than this many characters is cut (before redaction, between words).
 pub const MAX_FREE_TEXT_CHARS: usize = 2000;
 /// Short free-text fields (titles, subjects, categories, segment names, themes) are cut here.
 pub const MAX_SHORT_TEXT_CHARS: usize = 200;
@@ -217,9 +218,23 @@ impl PromptBuilder {
         Self { redactor }
     }
 
+    /// Free text for a prompt: whitespace tidied (line breaks kept for the redactor's
+    /// signature cues), cut to `max` characters at a boundary that splits no number or email,
+    /// redacted, whitespace collapsed; a cut is marked `…`. Redaction can lengthen the text
+    /// (`Jo` becomes `[name]`): it is then cut again, between words.
     fn text(&self, s: &str, max: usize) -> String {
-        let clean = self.redactor.redact(&util::collapse_whitespace(s));
-        util::truncate_chars(&clean, max)
+        let tidy = util::tidy_whitespace(s);
+        let (head, cut) = match util::cut_for_redaction(&tidy, max) {
+            None => (tidy.as_str(), false),
+            Some(head) => (head, head.len() < tidy.len()),
+        };
+        let clean = util::collapse_whitespace(&self.redactor.redact(head));
+        match util::cut_for_redaction(&clean, max) {
+            None if cut => format!("{clean}…"),
+            None => clean,
+            Some(head) if head.len() < clean.len() => format!("{head}…"),
+            Some(_) => util::truncate_chars(&clean, max),
+        }
     }
 
     /// Free text as it may appear in a prompt: whitespace collapsed, PII redacted, truncated.

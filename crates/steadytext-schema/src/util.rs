@@ -35,6 +35,56 @@ pub(crate) fn collapse_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Collapse runs of spaces and tabs to one space and runs of whitespace holding a line break
+/// to one `\n`, trimming the ends: the line structure a signature cue needs survives.
+pub(crate) fn tidy_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, line) in s
+        .split('\n')
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&line);
+    }
+    out
+}
+
+/// The first at most `max` characters of `s`, cut before redaction: at a whitespace boundary
+/// whose preceding word holds no digit and no `@`, so the cut can split no phone or card
+/// number (whose groups are separated by spaces) and no email address. Searches back to half
+/// of `max`; `None` if `s` is short enough, `Some(s)` (uncut) if no safe boundary was found.
+pub(crate) fn cut_for_redaction(s: &str, max: usize) -> Option<&str> {
+    let (limit, _) = s.char_indices().nth(max)?;
+    let floor = s.char_indices().nth(max / 2).map_or(0, |(b, _)| b);
+    let mut end = limit;
+    // The boundary at `limit` itself is fine when the text continues with whitespace.
+    let mut at_space = s[limit..].starts_with(char::is_whitespace);
+    loop {
+        if at_space {
+            let word_start = s[..end]
+                .rfind(char::is_whitespace)
+                .map_or(0, |i| i + s[i..].chars().next().map_or(1, char::len_utf8));
+            let word = &s[word_start..end];
+            if !word.is_empty() && !word.contains(|c: char| c.is_numeric() || c == '@' || c == '＠')
+            {
+                return Some(s[..end].trim_end());
+            }
+        }
+        let Some((i, c)) = s[..end].char_indices().next_back() else {
+            return Some(s);
+        };
+        if i < floor {
+            return Some(s);
+        }
+        at_space = c.is_whitespace();
+        end = i;
+    }
+}
+
 /// At most `max` characters, cut on a character boundary, with `…` marking a cut.
 pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -72,6 +122,31 @@ mod tests {
         assert_eq!(truncate_chars("héllo", 10), "héllo");
         assert_eq!(truncate_chars("héllo wörld", 7), "héllo w…");
         assert_eq!(truncate_chars("héllo wörld", 6), "héllo…");
+    }
+
+    #[test]
+    fn whitespace_keeps_line_breaks() {
+        assert_eq!(tidy_whitespace("  a \t b \r\n\n  c  "), "a b\nc");
+    }
+
+    #[test]
+    fn cuts_split_no_number_or_email() {
+        assert_eq!(cut_for_redaction("short", 10), None);
+        assert_eq!(cut_for_redaction("aaaa bbbb cccc", 7), Some("aaaa"));
+        assert_eq!(cut_for_redaction("aaaa bbbb cccc", 9), Some("aaaa bbbb"));
+        assert_eq!(
+            cut_for_redaction("call me on 06 12 34 56 78 ok", 20),
+            Some("call me on")
+        );
+        assert_eq!(
+            cut_for_redaction("mail x jane@mail.example ok", 12),
+            Some("mail x")
+        );
+        // No safe boundary in the second half: uncut (redact all, then cut).
+        assert_eq!(
+            cut_for_redaction("1 2 3 4 5 6 7 8", 8),
+            Some("1 2 3 4 5 6 7 8")
+        );
     }
 
     #[test]

@@ -266,6 +266,71 @@ fn every_kind_has_a_version_and_a_budget_rule() {
 }
 
 #[test]
+fn long_text_is_cut_before_redaction_between_words() {
+    // The phone straddles the budget: the cut falls before it, not inside it, and leaves no
+    // half placeholder either (redacting first and cutting after gave `… [phon…`).
+    let near_end = format!(
+        "{} 06 12 34 56 78 more",
+        "a".repeat(MAX_FREE_TEXT_CHARS - 9)
+    );
+    let p = PromptBuilder::new().review_summary(&ReviewInput {
+        text: &near_end,
+        ..Default::default()
+    });
+    let tail = &p.text[p.text.len() - 20..];
+    assert!(p.text.ends_with("aaa…"), "{tail}");
+    assert!(
+        !p.text.contains("[ph") && !p.text.contains("06 12"),
+        "{tail}"
+    );
+    // An email at the budget: cut before it, whole.
+    let near_end = format!(
+        "{} write josé@correo.es",
+        "b".repeat(MAX_FREE_TEXT_CHARS - 12)
+    );
+    let p = PromptBuilder::new().review_summary(&ReviewInput {
+        text: &near_end,
+        ..Default::default()
+    });
+    assert!(
+        p.text.ends_with("write…"),
+        "{}",
+        &p.text[p.text.len() - 20..]
+    );
+    // Names that redaction lengthens past the budget are cut between words, not inside `[name]`.
+    let customer = Customer {
+        first_name: Some("Al".into()),
+        last_name: Some("Bo".into()),
+        ..Customer::example()
+    };
+    let text = "Al Bo ".repeat(MAX_FREE_TEXT_CHARS / 6 + 10);
+    let p = PromptBuilder::for_customer(&customer).review_summary(&ReviewInput {
+        text: &text,
+        ..Default::default()
+    });
+    assert!(
+        p.text.ends_with("[name]…"),
+        "{}",
+        &p.text[p.text.len() - 20..]
+    );
+    assert!(!p.text.contains("Al") && !p.text.contains("Bo"));
+}
+
+#[test]
+fn signatures_on_their_own_line_are_redacted() {
+    let p = PromptBuilder::new().review_summary(&ReviewInput {
+        text: "Works well.\n\nKind regards,\n  Maria García\n",
+        ..Default::default()
+    });
+    assert!(
+        p.text
+            .ends_with("Review: Works well. Kind regards, [name] [name]"),
+        "{}",
+        p.text
+    );
+}
+
+#[test]
 fn long_text_is_cut_after_redaction() {
     let text = format!("{} call 555-123-4567", "a ".repeat(MAX_FREE_TEXT_CHARS));
     let p = PromptBuilder::new().review_summary(&ReviewInput {
