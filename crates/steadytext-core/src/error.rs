@@ -212,6 +212,53 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the same request would fail the same way however often it is retried: the
+    /// request itself is at fault (bad options, a prompt too long for the context, a
+    /// constraint the output cannot meet within `max_tokens`, an operation the backend does not
+    /// offer). A queue dead-letters such a job at once instead of retrying it.
+    ///
+    /// Everything else is transient or about the setup rather than the request — I/O, a server
+    /// that is down, slow or answering 5xx/429, a missing or unreadable model, a failing cache
+    /// tier — and may succeed on a later attempt (after the operator fixed the setup).
+    ///
+    /// HTTP statuses 400, 413 and 422 are permanent (the server rejected this request's
+    /// content); other statuses are not.
+    ///
+    /// ```
+    /// use steadytext_core::Error;
+    /// assert!(Error::Unsupported("logprobs".into()).is_permanent());
+    /// assert!(!Error::Inference("out of memory".into()).is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::EmptyPrompt
+            | Error::ContextOverflow { .. }
+            | Error::InvalidMaxTokens { .. }
+            | Error::TooFewChoices(_)
+            | Error::EmptyChoice { .. }
+            | Error::DuplicateChoice { .. }
+            | Error::InvalidSchema(_)
+            | Error::InvalidRegex { .. }
+            | Error::Truncated { .. }
+            | Error::ConstraintViolated { .. }
+            | Error::Deserialize(_)
+            | Error::Unsupported(_) => true,
+            Error::HttpStatus { status, .. } => matches!(status, 400 | 413 | 422),
+            Error::ModelNotFound { .. }
+            | Error::ModelLoad { .. }
+            | Error::UnsupportedArchitecture { .. }
+            | Error::Tokenizer(_)
+            | Error::Template(_)
+            | Error::Inference(_)
+            | Error::CacheIo { .. }
+            | Error::CacheStore { .. }
+            | Error::ServerUnreachable { .. }
+            | Error::ModelNotServed { .. }
+            | Error::Timeout { .. }
+            | Error::BadResponse { .. } => false,
+        }
+    }
+
     /// A closure that turns an I/O error at `path` into [`Error::CacheIo`].
     pub(crate) fn cache_io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
         move |source| Error::CacheIo {
@@ -232,5 +279,67 @@ fn format_paths(paths: &[PathBuf]) -> String {
 impl From<candle_core::Error> for Error {
     fn from(e: candle_core::Error) -> Self {
         Error::Inference(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn permanent_errors_are_the_requests_fault() {
+        let permanent = [
+            Error::Unsupported("log-probs".into()),
+            Error::ContextOverflow {
+                prompt_tokens: 9000,
+                max_tokens: 10,
+                context: 8192,
+            },
+            Error::Truncated {
+                partial: "{".into(),
+                tokens: 5,
+            },
+            Error::ConstraintViolated {
+                output: "x".into(),
+                reason: "not json".into(),
+            },
+            Error::InvalidSchema("bad".into()),
+            Error::InvalidRegex {
+                pattern: "(".into(),
+                reason: "unclosed".into(),
+            },
+            Error::HttpStatus {
+                url: "u".into(),
+                status: 400,
+                message: "too long".into(),
+            },
+        ];
+        for e in &permanent {
+            assert!(e.is_permanent(), "{e}");
+        }
+        let transient = [
+            Error::Inference("oom".into()),
+            Error::ServerUnreachable {
+                url: "u".into(),
+                reason: "refused".into(),
+            },
+            Error::Timeout {
+                url: "u".into(),
+                after: std::time::Duration::from_secs(1),
+            },
+            Error::HttpStatus {
+                url: "u".into(),
+                status: 503,
+                message: "busy".into(),
+            },
+            Error::HttpStatus {
+                url: "u".into(),
+                status: 429,
+                message: "slow down".into(),
+            },
+        ];
+        for e in &transient {
+            assert!(!e.is_permanent(), "{e}");
+        }
     }
 }

@@ -64,6 +64,16 @@ pub enum PgError {
         id: i64,
     },
 
+    /// The row changed (an edit of what the analysis reads) while it was being analysed:
+    /// the analysis of the older version was not written. The edit enqueued a new analysis.
+    #[error("{what} {id} changed while it was being analysed; the stale analysis was not written")]
+    Changed {
+        /// What was analysed (`review`, `ticket`).
+        what: &'static str,
+        /// Its id.
+        id: i64,
+    },
+
     /// A model analysis failed.
     #[error("analysis failed: {0}")]
     Analysis(#[from] steadytext_schema::AnalysisError),

@@ -28,6 +28,7 @@
 //! `metadata->>'review_id'` / `metadata->>'ticket_id'`): there is always exactly one per review
 //! or ticket, however often it is analysed.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -51,10 +52,10 @@ use crate::error::{PgError, Result};
 use crate::progress::{
     NoProgress, Progress, Stage, STAGE_CHURN, STAGE_DASHBOARD, STAGE_PENDING, STAGE_SEGMENTS,
 };
-use crate::queue::{Job, JobError, Queue};
+use crate::queue::{FailOutcome, Job, JobError, Queue};
 use crate::rows;
 use crate::store::Store;
-use crate::worker::JobHandler;
+use crate::worker::{runtime_exceeded, Computed, JobHandler, DEFAULT_MAX_RUNTIME};
 
 /// Job kind of a review analysis (enqueued by the `product_reviews` triggers).
 pub const ANALYZE_REVIEW: &str = "analyze_review";
@@ -110,11 +111,23 @@ pub struct SeedLoad {
 /// What [`Intelligence::process_pending`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Processed {
-    /// Jobs completed.
+    /// Jobs completed with their analysis written.
     pub completed: u64,
     /// Jobs that failed (retried later or dead-lettered).
     pub failed: u64,
+    /// Jobs finished without writing because their row was edited while it was being
+    /// analysed (the edit enqueued a new analysis of the current version).
+    #[serde(default)]
+    pub stale: u64,
+    /// Jobs whose lease was lost (another worker took them over): nothing written, left to
+    /// the new owner.
+    #[serde(default)]
+    pub lease_lost: u64,
 }
+
+/// The default lease of [`Intelligence::process_pending`]'s claims (extended every third of
+/// it while the model runs).
+pub const DEFAULT_JOB_LEASE: StdDuration = StdDuration::from_secs(60);
 
 /// The seed's analyses over a database and a model. Cheap to share behind an `Arc`.
 ///
@@ -143,6 +156,8 @@ pub struct Intelligence {
     pub engine: Engine,
     concurrency: usize,
     progress: Arc<dyn Progress>,
+    job_lease: StdDuration,
+    max_job_runtime: Option<StdDuration>,
     names: Arc<Mutex<Option<CachedNames>>>,
 }
 
@@ -198,7 +213,25 @@ impl Intelligence {
             concurrency: DEFAULT_CONCURRENCY,
             progress: Arc::new(NoProgress),
             names: Arc::new(Mutex::new(None)),
+            job_lease: DEFAULT_JOB_LEASE,
+            max_job_runtime: Some(DEFAULT_MAX_RUNTIME),
         }
+    }
+
+    /// Claim [`process_pending`](Self::process_pending)'s jobs for `lease` (at least 30 ms),
+    /// extended every third of it while they compute (default [`DEFAULT_JOB_LEASE`]). A
+    /// killed drain's jobs are claimable again once it runs out.
+    pub fn with_job_lease(mut self, lease: StdDuration) -> Self {
+        self.job_lease = lease.max(StdDuration::from_millis(30));
+        self
+    }
+
+    /// Abandon a job of [`process_pending`](Self::process_pending) whose model calls run longer
+    /// than `max` (counted from its claim) as a failed attempt: retried with backoff,
+    /// dead-lettered once out of attempts. `None`: no bound. Default [`DEFAULT_MAX_RUNTIME`].
+    pub fn with_max_job_runtime(mut self, max: Option<StdDuration>) -> Self {
+        self.max_job_runtime = max;
+        self
     }
 
     /// Keep at most `n` (at least 1) model calls in flight in bulk runs. Results do not depend
@@ -279,22 +312,34 @@ impl Intelligence {
 
     /// Analyse review `review_id` and write the result in its own transaction. See
     /// [`analyze_review_in`](Self::analyze_review_in).
+    /// The model runs with no connection held; the write is one short transaction.
     pub async fn analyze_review(&self, review_id: i32) -> Result<ReviewAnalysis> {
+        let mut conn = self.store.pool().acquire().await?;
+        let subject = self.load_review(&mut conn, review_id).await?;
+        drop(conn);
+        let analysis = self.review_model(&subject).await?;
         let mut tx = self.store.pool().begin().await?;
-        let a = self.analyze_review_in(&mut tx, review_id).await?;
+        if !Self::write_review(&mut tx, subject.review, &analysis).await? {
+            tx.rollback().await?;
+            return Err(changed("review", review_id));
+        }
         tx.commit().await?;
-        Ok(a)
+        Ok(analysis)
     }
 
     /// The seed's review trigger, on `conn` (typically a job's transaction): sentiment, summary
     /// and themes into the review row, and exactly one `review` interaction for it (metadata
     /// `{rating, product_id, themes, review_id}`), replacing any earlier one.
     ///
-    /// Prompts are redacted of the customer's own names and email.
+    /// Prompts are redacted of the customer's own names and email. The model runs while `conn`
+    /// is held (prefer [`analyze_review`](Self::analyze_review) or a queued job, which hold no
+    /// transaction across the model).
     ///
     /// # Errors
-    /// [`PgError::NotFound`] if there is no such review; [`PgError::Analysis`] if the model
-    /// failed; database errors.
+    /// [`PgError::NotFound`] if there is no such review; [`PgError::Changed`] if its title,
+    /// text, rating, customer or product changed (committed by someone else) while the model
+    /// ran — nothing is written then; [`PgError::Analysis`] if the model failed; database
+    /// errors.
     pub async fn analyze_review_in(
         &self,
         conn: &mut PgConnection,
@@ -302,7 +347,9 @@ impl Intelligence {
     ) -> Result<ReviewAnalysis> {
         let subject = self.load_review(&mut *conn, review_id).await?;
         let analysis = self.review_model(&subject).await?;
-        Self::write_review(conn, subject.review, &analysis).await?;
+        if !Self::write_review(conn, subject.review, &analysis).await? {
+            return Err(changed("review", review_id));
+        }
         Ok(analysis)
     }
 
@@ -332,24 +379,48 @@ impl Intelligence {
             .await?)
     }
 
-    /// Write `analysis` of `review` (as read before the model ran) on `conn`.
+    /// Write `analysis` of `review` (as read before the model ran) on `conn`, only if the row
+    /// still holds what was analysed (title, text, rating, customer, product); `Ok(false)`,
+    /// nothing written, if not.
     async fn write_review(
         conn: &mut PgConnection,
         mut review: ProductReview,
         analysis: &ReviewAnalysis,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let review_id = review.id;
-        // Lock the review: concurrent analyses of it replace the interaction one after the other.
-        let locked: Option<(i32,)> =
-            sqlx::query_as("SELECT id FROM product_reviews WHERE id = $1 FOR UPDATE")
-                .bind(review_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if locked.is_none() {
-            return Err(PgError::NotFound {
-                what: "review",
-                id: review_id.into(),
-            });
+        // Lock the review and compare: concurrent analyses of it replace the interaction one
+        // after the other, and an edit committed since the read wins over this analysis (the
+        // edit's trigger enqueued a new one). An edit that waits on this lock enqueues its
+        // analysis after this write.
+        let current: Option<(bool,)> = sqlx::query_as(
+            "SELECT customer_id IS NOT DISTINCT FROM $2 AND product_id IS NOT DISTINCT FROM $3 \
+                    AND rating IS NOT DISTINCT FROM $4 AND title IS NOT DISTINCT FROM $5 \
+                    AND review_text IS NOT DISTINCT FROM $6 \
+             FROM product_reviews WHERE id = $1 FOR UPDATE",
+        )
+        .bind(review_id)
+        .bind(review.customer_id)
+        .bind(review.product_id)
+        .bind(review.rating.map(|r| i32::from(r.get())))
+        .bind(review.title.as_deref())
+        .bind(review.review_text.as_deref())
+        .fetch_optional(&mut *conn)
+        .await?;
+        match current {
+            None => {
+                return Err(PgError::NotFound {
+                    what: "review",
+                    id: review_id.into(),
+                })
+            }
+            Some((false,)) => {
+                tracing::info!(
+                    review = review_id,
+                    "review changed while it was being analysed; stale analysis not written"
+                );
+                return Ok(false);
+            }
+            Some((true,)) => {}
         }
         analysis.apply_to(&mut review);
         sqlx::query(
@@ -374,16 +445,24 @@ impl Intelligence {
             m.insert("review_id".into(), review_id.into());
         }
         rows::insert_interaction(&mut *conn, &new).await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Analyse ticket `ticket_id` and write the result in its own transaction. See
     /// [`analyze_ticket_in`](Self::analyze_ticket_in).
+    /// The model runs with no connection held; the write is one short transaction.
     pub async fn analyze_ticket(&self, ticket_id: i32) -> Result<AnalyzedTicket> {
+        let mut conn = self.store.pool().acquire().await?;
+        let subject = self.load_ticket(&mut conn, ticket_id).await?;
+        drop(conn);
+        let analysed = self.ticket_model(&subject).await?;
         let mut tx = self.store.pool().begin().await?;
-        let a = self.analyze_ticket_in(&mut tx, ticket_id).await?;
+        if !Self::write_ticket(&mut tx, &subject.ticket, &analysed).await? {
+            tx.rollback().await?;
+            return Err(changed("ticket", ticket_id));
+        }
         tx.commit().await?;
-        Ok(a)
+        Ok(analysed)
     }
 
     /// The seed's `analyze_support_ticket`, on `conn`: `ai_analysis` (the six keys),
@@ -391,7 +470,8 @@ impl Intelligence {
     /// (metadata: the analysis plus `ticket_id`), replacing any earlier one.
     ///
     /// # Errors
-    /// As [`analyze_review_in`](Self::analyze_review_in).
+    /// As [`analyze_review_in`](Self::analyze_review_in) ([`PgError::Changed`]: its category,
+    /// subject, description or customer changed while the model ran).
     pub async fn analyze_ticket_in(
         &self,
         conn: &mut PgConnection,
@@ -399,7 +479,9 @@ impl Intelligence {
     ) -> Result<AnalyzedTicket> {
         let subject = self.load_ticket(&mut *conn, ticket_id).await?;
         let analysed = self.ticket_model(&subject).await?;
-        Self::write_ticket(conn, &subject.ticket, &analysed).await?;
+        if !Self::write_ticket(conn, &subject.ticket, &analysed).await? {
+            return Err(changed("ticket", ticket_id));
+        }
         Ok(analysed)
     }
 
@@ -430,13 +512,43 @@ impl Intelligence {
         Ok(AnalyzedTicket::new(&s.ticket, analysis))
     }
 
-    /// Write `analysed` for `ticket` (as read before the model ran) on `conn`.
+    /// Write `analysed` for `ticket` (as read before the model ran) on `conn`, only if the row
+    /// still holds what was analysed (category, subject, description, customer); `Ok(false)`,
+    /// nothing written, if not.
     async fn write_ticket(
         conn: &mut PgConnection,
         ticket: &SupportTicket,
         analysed: &AnalyzedTicket,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let ticket_id = ticket.id;
+        let current: Option<(bool,)> = sqlx::query_as(
+            "SELECT customer_id IS NOT DISTINCT FROM $2 AND category IS NOT DISTINCT FROM $3 \
+                    AND subject IS NOT DISTINCT FROM $4 AND description IS NOT DISTINCT FROM $5 \
+             FROM support_tickets WHERE id = $1 FOR UPDATE",
+        )
+        .bind(ticket_id)
+        .bind(ticket.customer_id)
+        .bind(ticket.category.as_deref())
+        .bind(ticket.subject.as_deref())
+        .bind(ticket.description.as_deref())
+        .fetch_optional(&mut *conn)
+        .await?;
+        match current {
+            None => {
+                return Err(PgError::NotFound {
+                    what: "ticket",
+                    id: ticket_id.into(),
+                })
+            }
+            Some((false,)) => {
+                tracing::info!(
+                    ticket = ticket_id,
+                    "ticket changed while it was being analysed; stale analysis not written"
+                );
+                return Ok(false);
+            }
+            Some((true,)) => {}
+        }
         let updated = sqlx::query(
             "UPDATE support_tickets SET ai_analysis = $2, priority = COALESCE(priority, $3) \
              WHERE id = $1",
@@ -470,7 +582,7 @@ impl Intelligence {
             m.insert("ticket_id".into(), ticket_id.into());
         }
         rows::insert_interaction(&mut *conn, &new).await?;
-        Ok(())
+        Ok(true)
     }
 
     /// The seed's sentiment dashboard for **every** customer (the seed's `WHERE` after the
@@ -723,12 +835,17 @@ impl Intelligence {
 
     /// Run the queued `analyze_review` / `analyze_ticket` jobs on this task until none is
     /// runnable: claim up to [`concurrency`](Self::concurrency) jobs, run their model calls
-    /// concurrently, then write each job's result and complete it in its own transaction, in
-    /// claim order. Jobs that fail are retried later or dead-lettered as usual. Progress: stage
-    /// [`STAGE_PENDING`]. For demos, tests and one-off backfills; production runs a
-    /// [`Worker`](crate::Worker) with [`AnalysisJobHandler`].
+    /// concurrently with no connection held, then write each job's result and complete it in
+    /// its own short transaction, in claim order. Jobs that fail are retried later or
+    /// dead-lettered as usual. Progress: stage [`STAGE_PENDING`]. For demos, tests and one-off
+    /// backfills; production runs a [`Worker`](crate::Worker) with [`AnalysisJobHandler`].
+    ///
+    /// While the model runs, the claims' leases ([`with_job_lease`](Self::with_job_lease)) are
+    /// extended every third of the lease, so a slow batch is not taken over. A job whose lease
+    /// was lost anyway (the drain stalled, another worker claimed it) is not written and is
+    /// left to its new owner; the rest carry on. A job whose model calls outlast
+    /// [`with_max_job_runtime`](Self::with_max_job_runtime) fails as a retryable attempt.
     pub async fn process_pending(self: &Arc<Self>) -> Result<Processed> {
-        const LEASE: StdDuration = StdDuration::from_secs(600);
         let queue = Queue::new(self.store.pool().clone());
         let kinds = AnalysisJobHandler::KINDS;
         let worker_id = format!("inline:{}", std::process::id());
@@ -737,7 +854,7 @@ impl Intelligence {
         loop {
             let mut jobs = Vec::with_capacity(self.concurrency);
             while jobs.len() < self.concurrency {
-                match queue.claim(&worker_id, LEASE, &kinds).await {
+                match queue.claim(&worker_id, self.job_lease, &kinds).await {
                     Ok(Some(job)) => jobs.push(job),
                     Ok(None) => break,
                     Err(e) => return Err(release_all(&queue, &jobs, e).await),
@@ -746,35 +863,98 @@ impl Intelligence {
             if jobs.is_empty() {
                 return Ok(done);
             }
-            stage.grow_to(done.completed + done.failed + jobs.len() as u64);
-            let analyses = batch::ordered(&jobs, self.concurrency, &stage, |job| async move {
-                Ok(self.analyse_job(job).await)
-            })
-            .await?;
-            for (i, analysis) in analyses.into_iter().enumerate() {
-                match Self::finish_job(&queue, &jobs[i], analysis).await {
-                    Ok(true) => done.completed += 1,
-                    Ok(false) => done.failed += 1,
-                    Err(e) => return Err(release_all(&queue, &jobs[i..], e).await),
-                }
+            let deadline = self
+                .max_job_runtime
+                .map(|max| (tokio::time::Instant::now() + max, max));
+            stage.grow_to(
+                done.completed + done.failed + done.stale + done.lease_lost + jobs.len() as u64,
+            );
+            let jobs = Arc::new(jobs);
+            let leases = Arc::new(LeaseStates::new(jobs.len()));
+            let heartbeat = tokio::spawn(heartbeat(
+                queue.clone(),
+                jobs.clone(),
+                leases.clone(),
+                self.job_lease,
+            ));
+            let result = self
+                .run_batch(&queue, &jobs, &leases, deadline, &stage, &mut done)
+                .await;
+            heartbeat.abort();
+            let _ = heartbeat.await;
+            if let Err((first_unfinished, e)) = result {
+                return Err(release_all(&queue, &jobs[first_unfinished..], e).await);
             }
         }
     }
 
-    /// Write a job's analysis and complete it in one transaction, or record its failure
-    /// (retry later or dead letter). `Ok(true)` if it completed.
+    /// Compute a claimed batch, then write and complete each job in claim order. On a database
+    /// error, the index of the first job not finished and the error.
+    async fn run_batch(
+        &self,
+        queue: &Queue,
+        jobs: &[Job],
+        leases: &LeaseStates,
+        deadline: Option<(tokio::time::Instant, StdDuration)>,
+        stage: &Stage<'_>,
+        done: &mut Processed,
+    ) -> Result<(), (usize, PgError)> {
+        let analyses = batch::ordered(jobs, self.concurrency, stage, |job| async move {
+            Ok(match deadline {
+                Some((at, max)) => tokio::time::timeout_at(at, self.analyse_job(job))
+                    .await
+                    .unwrap_or_else(|_| Err(JobError::retryable(runtime_exceeded(max)))),
+                None => self.analyse_job(job).await,
+            })
+        })
+        .await
+        .map_err(|e| (0, e))?;
+        for (i, analysis) in analyses.into_iter().enumerate() {
+            let outcome = if leases.is_lost(i) {
+                tracing::warn!(
+                    job = jobs[i].id,
+                    "lease lost while computing; nothing written"
+                );
+                Finished::LeaseLost
+            } else {
+                leases.finish(i);
+                Self::finish_job(queue, &jobs[i], analysis)
+                    .await
+                    .map_err(|e| (i, e))?
+            };
+            match outcome {
+                Finished::Completed => done.completed += 1,
+                Finished::Stale => done.stale += 1,
+                Finished::Failed => done.failed += 1,
+                Finished::LeaseLost => done.lease_lost += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// Write a job's analysis and complete it in one transaction that first locks the claim,
+    /// or record its failure (retry later or dead letter).
     async fn finish_job(
         queue: &Queue,
         job: &Job,
         analysis: Result<JobAnalysis, JobError>,
-    ) -> Result<bool> {
+    ) -> Result<Finished> {
         let failure = match analysis {
             Ok(a) => {
                 let mut tx = queue.begin().await?;
+                if !Queue::lock_claim(&mut tx, job).await? {
+                    tx.rollback().await?;
+                    tracing::warn!(job = job.id, "lease lost; nothing written");
+                    return Ok(Finished::LeaseLost);
+                }
                 match Self::write_job(&mut tx, &a).await {
-                    Ok(()) => {
-                        queue.complete(job, tx).await?;
-                        return Ok(true);
+                    Ok(written) => {
+                        return match queue.complete(job, tx).await {
+                            Ok(()) if written => Ok(Finished::Completed),
+                            Ok(()) => Ok(Finished::Stale),
+                            Err(PgError::LeaseLost { .. }) => Ok(Finished::LeaseLost),
+                            Err(e) => Err(e),
+                        };
                     }
                     Err(e) => {
                         let _ = tx.rollback().await;
@@ -784,19 +964,28 @@ impl Intelligence {
             }
             Err(e) => e,
         };
-        match failure {
-            JobError::Retryable(msg) => {
-                queue.fail(job, &msg).await?;
-            }
-            JobError::Permanent(msg) => {
-                queue.dead_letter(job, &msg).await?;
-            }
-        }
-        Ok(false)
+        let recorded = match failure {
+            JobError::Retryable(msg) => queue.fail(job, &msg).await? != FailOutcome::LeaseLost,
+            JobError::Permanent(msg) => queue.dead_letter(job, &msg).await?,
+        };
+        Ok(if recorded {
+            Finished::Failed
+        } else {
+            Finished::LeaseLost
+        })
     }
 
-    /// Read a job's row and run its model calls (nothing written).
+    /// Read a job's row and run its model calls (nothing written, no connection held while
+    /// the model runs).
     async fn analyse_job(&self, job: &Job) -> Result<JobAnalysis, JobError> {
+        match job.kind.as_str() {
+            ANALYZE_REVIEW => self.analyse_review_job(job).await,
+            ANALYZE_TICKET => self.analyse_ticket_job(job).await,
+            other => Err(JobError::permanent(format!("unknown job kind {other:?}"))),
+        }
+    }
+
+    async fn analyse_review_job(&self, job: &Job) -> Result<JobAnalysis, JobError> {
         let p: IdPayload = job.payload_as()?;
         let mut conn = self
             .store
@@ -804,28 +993,116 @@ impl Intelligence {
             .acquire()
             .await
             .map_err(JobError::retryable)?;
-        match job.kind.as_str() {
-            ANALYZE_REVIEW => {
-                let s = self.load_review(&mut conn, p.id).await.map_err(job_error)?;
-                drop(conn);
-                let a = self.review_model(&s).await.map_err(job_error)?;
-                Ok(JobAnalysis::Review(s.review, a))
-            }
-            ANALYZE_TICKET => {
-                let s = self.load_ticket(&mut conn, p.id).await.map_err(job_error)?;
-                drop(conn);
-                let a = self.ticket_model(&s).await.map_err(job_error)?;
-                Ok(JobAnalysis::Ticket(s.ticket, a))
-            }
-            other => Err(JobError::permanent(format!("unknown job kind {other:?}"))),
-        }
+        let s = self.load_review(&mut conn, p.id)
+            .await
+            .map_err(job_error)?;
+        drop(conn);
+        let a = self.review_model(&s).await.map_err(job_error)?;
+        Ok(JobAnalysis::Review(s.review, a))
     }
 
-    async fn write_job(conn: &mut PgConnection, analysis: &JobAnalysis) -> Result<()> {
+    async fn analyse_ticket_job(&self, job: &Job) -> Result<JobAnalysis, JobError> {
+        let p: IdPayload = job.payload_as()?;
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(JobError::retryable)?;
+        let s = self.load_ticket(&mut conn, p.id)
+            .await
+            .map_err(job_error)?;
+        drop(conn);
+        let a = self.ticket_model(&s).await.map_err(job_error)?;
+        Ok(JobAnalysis::Ticket(s.ticket, a))
+    }
+
+    /// Write a computed analysis; `Ok(false)` if its row changed since it was read (nothing
+    /// written).
+    async fn write_job(conn: &mut PgConnection, analysis: &JobAnalysis) -> Result<bool> {
         match analysis {
             JobAnalysis::Review(review, a) => Self::write_review(conn, review.clone(), a).await,
             JobAnalysis::Ticket(ticket, a) => Self::write_ticket(conn, ticket, a).await,
         }
+    }
+}
+
+/// How [`Intelligence::finish_job`] ended.
+enum Finished {
+    Completed,
+    Stale,
+    Failed,
+    LeaseLost,
+}
+
+/// Per job of a [`Intelligence::process_pending`] batch: still computing, finished (no more
+/// heart-beats), or lost (a heart-beat found the claim gone).
+struct LeaseStates(Vec<AtomicU8>);
+
+const LEASE_HELD: u8 = 0;
+const LEASE_FINISHED: u8 = 1;
+const LEASE_LOST: u8 = 2;
+
+impl LeaseStates {
+    fn new(n: usize) -> Self {
+        Self((0..n).map(|_| AtomicU8::new(LEASE_HELD)).collect())
+    }
+
+    fn is_lost(&self, i: usize) -> bool {
+        self.0[i].load(Ordering::SeqCst) == LEASE_LOST
+    }
+
+    fn finish(&self, i: usize) {
+        let _ = self.0[i].compare_exchange(
+            LEASE_HELD,
+            LEASE_FINISHED,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+}
+
+/// Extend the leases of a batch's unfinished jobs every third of `lease`, until aborted.
+async fn heartbeat(
+    queue: Queue,
+    jobs: Arc<Vec<Job>>,
+    leases: Arc<LeaseStates>,
+    lease: StdDuration,
+) {
+    let beat = (lease / 3).max(StdDuration::from_millis(10));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        for (i, job) in jobs.iter().enumerate() {
+            if leases.0[i].load(Ordering::SeqCst) != LEASE_HELD {
+                continue;
+            }
+            match queue.extend_lease(job, lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    if leases.0[i]
+                        .compare_exchange(
+                            LEASE_HELD,
+                            LEASE_LOST,
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        )
+                        .is_ok()
+                    {
+                        tracing::warn!(job = job.id, "lease lost; the result will not be written");
+                    }
+                }
+                Err(e) => tracing::warn!(job = job.id, "lease heart-beat failed: {e}"),
+            }
+        }
+    }
+}
+
+fn changed(what: &'static str, id: i32) -> PgError {
+    PgError::Changed {
+        what,
+        id: id.into(),
     }
 }
 
@@ -843,15 +1120,23 @@ async fn release_all(queue: &Queue, jobs: &[Job], e: PgError) -> PgError {
     e
 }
 
-/// How a failed analysis maps to a job outcome: a missing row or a domain violation cannot be
-/// fixed by retrying (the model is deterministic); model and database errors may be. The
-/// message is [`PgError::summary`]: no prompt or model output reaches `last_error` or the
+/// How a failed analysis maps to a job outcome: a missing row, a domain violation or a model
+/// error that the same request would hit again ([`steadytext_core::Error::is_permanent`]:
+/// unsupported operation, context overflow, truncated or violated constraint, invalid schema or
+/// regex, ...) cannot be fixed by retrying (the model is deterministic) and dead-letters at
+/// once; other model errors and database errors may pass and are retried.
+/// The message is [`PgError::summary`]: no prompt or model output reaches `last_error` or the
 /// dead-letter table.
 pub fn job_error(e: PgError) -> JobError {
     let message = e.summary();
     match e {
-        PgError::NotFound { .. } | PgError::BadRow { .. } => JobError::Permanent(message),
+        PgError::NotFound { .. } | PgError::BadRow { .. } | PgError::Changed { .. } => {
+            JobError::Permanent(message)
+        }
         PgError::Analysis(AnalysisError::Domain(_)) => JobError::Permanent(message),
+        PgError::Analysis(AnalysisError::Model(ref m)) if m.is_permanent() => {
+            JobError::Permanent(message)
+        }
         _ => JobError::Retryable(message),
     }
 }
@@ -861,7 +1146,27 @@ struct IdPayload {
     id: i32,
 }
 
-/// Runs `analyze_review` jobs (payload `{"id": <review id>}`) in the job's transaction.
+/// Write a computed analysis in the job's transaction (the worker has locked the claim); a row
+/// edited since it was read is left alone and the job finishes (the edit enqueued a new job).
+async fn write_computed(
+    job: &Job,
+    computed: Computed,
+    tx: &mut Transaction<'_, Postgres>,
+) -> Result<(), JobError> {
+    let analysis = computed.downcast::<JobAnalysis>().map_err(|_| {
+        JobError::permanent(format!(
+            "job {} ({}): computed value is not an analysis",
+            job.id, job.kind
+        ))
+    })?;
+    Intelligence::write_job(tx, &analysis)
+        .await
+        .map(drop)
+        .map_err(job_error)
+}
+
+/// Runs `analyze_review` jobs (payload `{"id": <review id>}`): the model with no transaction
+/// held, then the write in the job's transaction.
 #[derive(Debug, Clone)]
 pub struct ReviewJobHandler {
     intel: Arc<Intelligence>,
@@ -876,17 +1181,27 @@ impl ReviewJobHandler {
 
 #[async_trait]
 impl JobHandler for ReviewJobHandler {
+    async fn compute(&self, job: &Job) -> Result<Computed, JobError> {
+        Ok(Box::new(self.intel.analyse_review_job(job).await?))
+    }
+
+    async fn write(
+        &self,
+        job: &Job,
+        computed: Computed,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<(), JobError> {
+        write_computed(job, computed, tx).await
+    }
+
     async fn handle(&self, job: &Job, tx: &mut Transaction<'_, Postgres>) -> Result<(), JobError> {
-        let p: IdPayload = job.payload_as()?;
-        self.intel
-            .analyze_review_in(tx, p.id)
-            .await
-            .map(drop)
-            .map_err(job_error)
+        let computed = self.compute(job).await?;
+        self.write(job, computed, tx).await
     }
 }
 
-/// Runs `analyze_ticket` jobs (payload `{"id": <ticket id>}`) in the job's transaction.
+/// Runs `analyze_ticket` jobs (payload `{"id": <ticket id>}`): the model with no transaction
+/// held, then the write in the job's transaction.
 #[derive(Debug, Clone)]
 pub struct TicketJobHandler {
     intel: Arc<Intelligence>,
@@ -901,13 +1216,22 @@ impl TicketJobHandler {
 
 #[async_trait]
 impl JobHandler for TicketJobHandler {
+    async fn compute(&self, job: &Job) -> Result<Computed, JobError> {
+        Ok(Box::new(self.intel.analyse_ticket_job(job).await?))
+    }
+
+    async fn write(
+        &self,
+        job: &Job,
+        computed: Computed,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<(), JobError> {
+        write_computed(job, computed, tx).await
+    }
+
     async fn handle(&self, job: &Job, tx: &mut Transaction<'_, Postgres>) -> Result<(), JobError> {
-        let p: IdPayload = job.payload_as()?;
-        self.intel
-            .analyze_ticket_in(tx, p.id)
-            .await
-            .map(drop)
-            .map_err(job_error)
+        let computed = self.compute(job).await?;
+        self.write(job, computed, tx).await
     }
 }
 
@@ -916,8 +1240,7 @@ impl JobHandler for TicketJobHandler {
 /// [`AnalysisJobHandler::KINDS`] as its `kinds`.
 #[derive(Debug, Clone)]
 pub struct AnalysisJobHandler {
-    review: ReviewJobHandler,
-    ticket: TicketJobHandler,
+    intel: Arc<Intelligence>,
 }
 
 impl AnalysisJobHandler {
@@ -926,20 +1249,27 @@ impl AnalysisJobHandler {
 
     /// A handler over `intel`.
     pub fn new(intel: Arc<Intelligence>) -> Self {
-        Self {
-            review: ReviewJobHandler::new(intel.clone()),
-            ticket: TicketJobHandler::new(intel),
-        }
+        Self { intel }
     }
 }
 
 #[async_trait]
 impl JobHandler for AnalysisJobHandler {
+    async fn compute(&self, job: &Job) -> Result<Computed, JobError> {
+        Ok(Box::new(self.intel.analyse_job(job).await?))
+    }
+
+    async fn write(
+        &self,
+        job: &Job,
+        computed: Computed,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<(), JobError> {
+        write_computed(job, computed, tx).await
+    }
+
     async fn handle(&self, job: &Job, tx: &mut Transaction<'_, Postgres>) -> Result<(), JobError> {
-        match job.kind.as_str() {
-            ANALYZE_REVIEW => self.review.handle(job, tx).await,
-            ANALYZE_TICKET => self.ticket.handle(job, tx).await,
-            other => Err(JobError::permanent(format!("unknown job kind {other:?}"))),
-        }
+        let computed = self.compute(job).await?;
+        self.write(job, computed, tx).await
     }
 }

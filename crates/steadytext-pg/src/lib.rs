@@ -11,10 +11,13 @@
 //!   are SQL aggregates ([`aggregates`]), bulk runs keep several model calls in flight
 //!   ([`batch`]) and report [`Progress`].
 //!
-//! Inserting a row into `product_reviews` (or changing a review's text or rating) or into
-//! `support_tickets` enqueues an `analyze_review` / `analyze_ticket` job with payload
+//! Inserting a row into `product_reviews` or `support_tickets`, or changing what its analysis
+//! reads (a review's title, text, rating, customer or product; a ticket's category, subject,
+//! description or customer), enqueues an `analyze_review` / `analyze_ticket` job with payload
 //! `{"id": <row id>}` and notifies channel [`NOTIFY_CHANNEL`], inside the inserting
-//! transaction: the insert never waits on a model.
+//! transaction: the insert never waits on a model. An analysis is written only if the row
+//! still holds what was analysed; one overtaken by an edit finishes without writing (the
+//! edit's own job writes the current version's analysis).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), steadytext_pg::PgError> {
@@ -48,6 +51,7 @@ pub use error::{redact_url, PgError, Result};
 pub use intelligence::{
     AnalysisJobHandler, ChurnReport, Intelligence, Processed, ReviewJobHandler, SeedLoad,
     SentimentTrend, TicketJobHandler, TrendBucket, ANALYZE_REVIEW, ANALYZE_TICKET,
+    DEFAULT_JOB_LEASE,
 };
 pub use progress::{NoProgress, Progress};
 pub use queue::{
@@ -55,7 +59,7 @@ pub use queue::{
     NOTIFY_CHANNEL,
 };
 pub use store::{Store, StoreOptions, MIGRATOR};
-pub use worker::{JobHandler, Worker, WorkerConfig, WorkerReport};
+pub use worker::{Computed, JobHandler, Worker, WorkerConfig, WorkerReport, DEFAULT_MAX_RUNTIME};
 
 /// Re-exported so users name the same sqlx version as this crate.
 pub use sqlx;

@@ -390,6 +390,26 @@ impl Queue {
         Ok(())
     }
 
+    /// Lock `job`'s row on `conn` (inside the transaction that will write the job's effects and
+    /// [`complete`](Self::complete) it) if the claim is still ours; `false` if it is not (the
+    /// lease ran out and another worker claimed the job, or the job is finished): write nothing
+    /// then. While the lock is held no one else can claim the job, so checking first and
+    /// completing last in one transaction keeps the effect exactly-once without doing doomed
+    /// writes.
+    pub async fn lock_claim(conn: &mut PgConnection, job: &Job) -> Result<bool> {
+        let held: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM steadytext_jobs \
+             WHERE id = $1 AND leased_by = $2 AND attempts = $3 AND state = 'leased' \
+             FOR UPDATE",
+        )
+        .bind(job.id)
+        .bind(&job.leased_by)
+        .bind(job.attempts)
+        .fetch_optional(conn)
+        .await?;
+        Ok(held.is_some())
+    }
+
     /// Record a failed attempt: back to pending after the policy's backoff, or to the
     /// dead-letter table once the attempt limit is reached.
     pub async fn fail(&self, job: &Job, error: &str) -> Result<FailOutcome> {

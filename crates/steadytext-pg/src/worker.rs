@@ -1,13 +1,16 @@
 //! [`Worker`]: runs a [`JobHandler`] over the queue with `concurrency` job slots.
 //!
-//! Each slot loops: claim a job, run the handler in a transaction, complete (same
-//! transaction) or fail it, and when idle wait for a `NOTIFY` on
-//! [`NOTIFY_CHANNEL`](crate::NOTIFY_CHANNEL), the next due job, or the poll interval, whichever
-//! comes first. While a handler runs, the slot extends the job's lease every third of the lease
-//! (so a slow model call is not mistaken for a dead worker) and stops early if the lease was
-//! lost. On shutdown a slot stops claiming, lets its job finish for up to
-//! [`WorkerConfig::shutdown_grace`], then rolls back and releases it.
+//! Each slot loops: claim a job, run the handler's [`compute`](JobHandler::compute) phase (the
+//! model calls) with no transaction or connection held, then open one short transaction that
+//! locks the claim, runs the handler's [`write`](JobHandler::write) phase and completes the job,
+//! or fail it; when idle, wait for a `NOTIFY` on [`NOTIFY_CHANNEL`](crate::NOTIFY_CHANNEL), the
+//! next due job, or the poll interval, whichever comes first. While a job runs, the slot extends
+//! its lease every third of the lease (so a slow model call is not mistaken for a dead worker),
+//! stops early if the lease was lost, and abandons the job as a failed attempt once it has run
+//! for [`WorkerConfig::max_runtime`]. On shutdown a slot stops claiming, lets its job finish for
+//! up to [`WorkerConfig::shutdown_grace`], then rolls back and releases it.
 
+use std::any::Any;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,13 +26,22 @@ use crate::error::{PgError, Result};
 use crate::queue::{FailOutcome, Job, JobError, Queue, RetryPolicy};
 use crate::store::Store;
 
-/// Does the work of a job.
+/// What a handler's [`compute`](JobHandler::compute) phase hands to its
+/// [`write`](JobHandler::write) phase (downcast it back with [`Box::downcast`]).
+pub type Computed = Box<dyn Any + Send>;
+
+/// Does the work of a job, in two phases:
 ///
-/// Write every effect through `tx`: the worker commits it together with marking the job done,
-/// so an effect is applied exactly once — a handler whose lease was lost (it ran too long, the
-/// job was re-claimed elsewhere) has its transaction rolled back. Do not commit `tx` yourself.
-/// Work outside the database (a model call) may run more than once; make it deterministic or
-/// idempotent.
+/// 1. [`compute`](Self::compute): the slow work outside the database (model calls). The worker
+///    holds no transaction and no connection while it runs; read what you need on a pooled
+///    connection and let it go before the slow part. It may run more than once for one job (a
+///    lost lease, a retry): make it deterministic or idempotent.
+/// 2. [`write`](Self::write): write every effect through `tx`. The worker has already checked and
+///    locked the claim in `tx` ([`Queue::lock_claim`]) and commits `tx` together with marking
+///    the job done, so an effect is applied exactly once. Keep it short; do not commit `tx`.
+///
+/// A handler with no slow part implements only [`handle`](Self::handle) (the default `compute`
+/// does nothing and the default `write` calls `handle`).
 ///
 /// ```no_run
 /// use steadytext_pg::{Job, JobError, JobHandler};
@@ -48,9 +60,39 @@ use crate::store::Store;
 /// ```
 #[async_trait]
 pub trait JobHandler: Send + Sync + 'static {
-    /// Do `job`, writing through `tx`. `Err(JobError::Retryable)` retries with backoff,
-    /// `Err(JobError::Permanent)` dead-letters at once; either way `tx` is rolled back.
+    /// The slow part of `job`, run with no transaction or connection held by the worker. Its
+    /// output goes to [`write`](Self::write). `Err(JobError::Retryable)` retries with backoff,
+    /// `Err(JobError::Permanent)` dead-letters at once. Default: nothing to compute.
+    async fn compute(&self, job: &Job) -> Result<Computed, JobError> {
+        let _ = job;
+        Ok(Box::new(()))
+    }
+
+    /// Write `job`'s effects (from `computed`, the output of [`compute`](Self::compute)) through
+    /// `tx`. Errors as for `compute`; either way `tx` is rolled back. Default:
+    /// [`handle`](Self::handle).
+    async fn write(
+        &self,
+        job: &Job,
+        computed: Computed,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<(), JobError> {
+        drop(computed);
+        self.handle(job, tx).await
+    }
+
+    /// Do all of `job` in `tx`: the one method of a handler without a slow part. Handlers with
+    /// a [`compute`](Self::compute) phase implement it as compute-then-write (the worker never
+    /// calls it for them: it would hold `tx` across the slow part).
     async fn handle(&self, job: &Job, tx: &mut Transaction<'_, Postgres>) -> Result<(), JobError>;
+}
+
+/// The default [`WorkerConfig::max_runtime`]: 10 minutes (a review's analysis takes seconds).
+pub const DEFAULT_MAX_RUNTIME: Duration = Duration::from_secs(600);
+
+/// The error recorded for a job that ran longer than `max`.
+pub(crate) fn runtime_exceeded(max: Duration) -> String {
+    format!("job exceeded its maximum runtime of {max:?} and was abandoned")
 }
 
 /// How a [`Worker`] runs.
@@ -73,6 +115,10 @@ pub struct WorkerConfig {
     /// On shutdown, how long a job in progress may still run before it is rolled back and
     /// released.
     pub shutdown_grace: Duration,
+    /// Longest a job may run (compute and write, from its claim) before it is abandoned and
+    /// recorded as a failed attempt (retried with backoff; dead-lettered once out of
+    /// attempts). `None`: no bound (heart-beats keep the lease as long as the job runs).
+    pub max_runtime: Option<Duration>,
     /// Kinds to take; empty takes every kind.
     pub kinds: Vec<String>,
     /// Prefix of this worker's slot ids (`{prefix}/{slot}`), recorded in `leased_by`. Default:
@@ -91,6 +137,7 @@ impl Default for WorkerConfig {
             backoff_cap: retry.cap,
             max_attempts: retry.max_attempts,
             shutdown_grace: Duration::from_secs(30),
+            max_runtime: Some(DEFAULT_MAX_RUNTIME),
             kinds: Vec::new(),
             worker_id: None,
         }
@@ -123,6 +170,9 @@ pub struct WorkerReport {
     pub lease_lost: u64,
     /// Jobs released unfinished at shutdown.
     pub released: u64,
+    /// Attempts abandoned for running longer than [`WorkerConfig::max_runtime`] (also counted
+    /// in `retried` or `dead`).
+    pub timed_out: u64,
 }
 
 #[derive(Default)]
@@ -133,6 +183,7 @@ struct Counters {
     superseded: AtomicU64,
     lease_lost: AtomicU64,
     released: AtomicU64,
+    timed_out: AtomicU64,
 }
 
 impl Counters {
@@ -145,6 +196,7 @@ impl Counters {
             superseded: g(&self.superseded),
             lease_lost: g(&self.lease_lost),
             released: g(&self.released),
+            timed_out: g(&self.timed_out),
         }
     }
 
@@ -365,6 +417,10 @@ impl Slot {
         let beat = (self.config.lease / 3).max(Duration::from_millis(10));
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let runtime_deadline = self
+            .config
+            .max_runtime
+            .map(|max| tokio::time::Instant::now() + max);
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut stopping = *self.stop.borrow();
         if stopping {
@@ -407,6 +463,19 @@ impl Slot {
                     stopping = true;
                     deadline = Some(tokio::time::Instant::now() + self.config.shutdown_grace);
                 }
+                _ = sleep_until(runtime_deadline), if runtime_deadline.is_some() => {
+                    let max = self.config.max_runtime.unwrap_or_default();
+                    tracing::warn!(job = job.id, slot = %self.id, ?max, "job ran too long; abandoning it");
+                    // Dropping the task rolls back a write transaction it may have open.
+                    task.abort();
+                    let _ = (&mut task).await;
+                    self.counters.timed_out.fetch_add(1, Ordering::Relaxed);
+                    match self.queue.fail(&job, &runtime_exceeded(max)).await {
+                        Ok(o) => self.counters.count_fail(o),
+                        Err(e) => tracing::error!(job = job.id, "could not record failure: {e}"),
+                    }
+                    return;
+                }
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     tracing::info!(job = job.id, slot = %self.id, "shutdown grace over; releasing job");
                     task.abort();
@@ -442,13 +511,35 @@ enum Outcome {
     Failed(FailOutcome),
 }
 
-/// Handler and completion in one transaction; failures recorded separately.
+/// The handler's compute phase with no transaction held, then its write phase and the
+/// completion in one short transaction that first locks the claim; failures recorded
+/// separately.
 async fn process(queue: Queue, handler: Arc<dyn JobHandler>, job: Arc<Job>) -> Result<Outcome> {
+    let computed = match handler.compute(&job).await {
+        Ok(c) => c,
+        Err(err) => return Ok(Outcome::Failed(record_error(&queue, &job, &err).await?)),
+    };
     let mut tx = match queue.begin().await {
         Ok(tx) => tx,
         Err(e) => return Ok(Outcome::Failed(queue.fail(&job, &e.to_string()).await?)),
     };
-    match handler.handle(&job, &mut tx).await {
+    match Queue::lock_claim(&mut tx, &job).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = tx.rollback().await;
+            tracing::warn!(job = job.id, "lease lost before writing; nothing written");
+            return Ok(Outcome::Failed(FailOutcome::LeaseLost));
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            return Ok(Outcome::Failed(
+                queue
+                    .fail(&job, &format!("locking the claim failed: {e}"))
+                    .await?,
+            ));
+        }
+    }
+    match handler.write(&job, computed, &mut tx).await {
         Ok(()) => match queue.complete(&job, tx).await {
             Ok(()) => Ok(Outcome::Completed),
             Err(PgError::LeaseLost { .. }) => {
@@ -464,17 +555,21 @@ async fn process(queue: Queue, handler: Arc<dyn JobHandler>, job: Arc<Job>) -> R
         },
         Err(err) => {
             let _ = tx.rollback().await;
-            let outcome = match &err {
-                JobError::Retryable(msg) => queue.fail(&job, msg).await?,
-                JobError::Permanent(msg) => {
-                    if queue.dead_letter(&job, msg).await? {
-                        FailOutcome::Dead
-                    } else {
-                        FailOutcome::LeaseLost
-                    }
-                }
-            };
-            Ok(Outcome::Failed(outcome))
+            Ok(Outcome::Failed(record_error(&queue, &job, &err).await?))
         }
     }
+}
+
+/// Record a handler's error: retry later, or dead-letter a permanent one now.
+async fn record_error(queue: &Queue, job: &Job, err: &JobError) -> Result<FailOutcome> {
+    Ok(match err {
+        JobError::Retryable(msg) => queue.fail(job, msg).await?,
+        JobError::Permanent(msg) => {
+            if queue.dead_letter(job, msg).await? {
+                FailOutcome::Dead
+            } else {
+                FailOutcome::LeaseLost
+            }
+        }
+    })
 }

@@ -138,6 +138,7 @@ pub fn worker_config(id: &str) -> WorkerConfig {
         backoff_cap: Duration::from_millis(100),
         max_attempts: 3,
         shutdown_grace: Duration::from_secs(5),
+        max_runtime: Some(Duration::from_secs(60)),
         kinds: vec![],
         worker_id: Some(id.to_string()),
     }
