@@ -86,7 +86,7 @@ async fn an_entry_that_does_not_decode_is_recomputed() {
     assert!(!again.cached, "recomputed, not served from the cache");
     assert_eq!(backend.calls.load(Ordering::SeqCst), 2);
     // Both tiers now hold the recomputed value, and the next call is a hit.
-    for tier in [&memory as &dyn CacheStore, &*disk as &dyn CacheStore] {
+    for tier in [&*memory as &dyn CacheStore, &*disk as &dyn CacheStore] {
         let stored = tier.get(&key).await.unwrap().expect("stored again");
         let g: Generation = serde_json::from_slice(&stored).unwrap();
         assert_eq!(g.text, good.text);
@@ -127,7 +127,8 @@ async fn the_builders_disk_tier_is_bounded() {
             .await
             .unwrap();
     }
-    let s = engine.cache().stats().await[0].1.clone().unwrap();
+    let stats = engine.cache().stats().await;
+    let s = stats[0].1.as_ref().unwrap();
     assert_eq!(s.max_bytes, Some(1000));
     assert!(s.bytes <= 1000 && s.evictions > 0, "{s:?}");
 }

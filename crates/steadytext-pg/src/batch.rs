@@ -31,7 +31,9 @@ where
     F: Fn(&'i T) -> Fut,
     Fut: Future<Output = Result<R>>,
 {
-    stream::iter(items.iter().map(|item| {
+    // The item's lifetime is spelled out: an inferred, higher-ranked closure here makes the
+    // whole future unprovably `Send` ("FnOnce is not general enough") for `tokio::spawn`.
+    stream::iter(items.iter().map(|item: &'i T| {
         let call = f(item);
         async move {
             let r = call.await;

@@ -890,16 +890,18 @@ impl Intelligence {
 
     /// Compute a claimed batch, then write and complete each job in claim order. On a database
     /// error, the index of the first job not finished and the error.
-    async fn run_batch(
+    async fn run_batch<'j>(
         &self,
         queue: &Queue,
-        jobs: &[Job],
+        jobs: &'j [Job],
         leases: &LeaseStates,
         deadline: Option<(tokio::time::Instant, StdDuration)>,
         stage: &Stage<'_>,
         done: &mut Processed,
     ) -> Result<(), (usize, PgError)> {
-        let analyses = batch::ordered(jobs, self.concurrency, stage, |job| async move {
+        // `job`'s lifetime is spelled out: an inferred, higher-ranked closure makes the drain's
+        // future unprovably `Send` ("FnOnce is not general enough") for `tokio::spawn`.
+        let analyses = batch::ordered(jobs, self.concurrency, stage, |job: &'j Job| async move {
             Ok(match deadline {
                 Some((at, max)) => tokio::time::timeout_at(at, self.analyse_job(job))
                     .await

@@ -230,20 +230,19 @@ async fn a_drain_does_not_write_an_analysis_of_an_edited_review(pool: PgPool) {
     )
     .await;
 
-    let drain = tokio::spawn({
-        let intel = intel.clone();
-        async move { intel.process_pending().await }
+    // The drain runs beside the test's own steps (joined in this task).
+    let (processed, ()) = tokio::join!(intel.process_pending(), async {
+        // The job has read the old text and is in the model: edit the review.
+        gate.wait_for_call().await;
+        exec(
+            &pool,
+            &format!("UPDATE product_reviews SET review_text = 'Works fine now, the replacement hinge holds.' WHERE id = {id}"),
+        )
+        .await;
+        postpone_pending(&pool).await;
+        gate.open();
     });
-    // The job has read the old text and is in the model: edit the review.
-    gate.wait_for_call().await;
-    exec(
-        &pool,
-        &format!("UPDATE product_reviews SET review_text = 'Works fine now, the replacement hinge holds.' WHERE id = {id}"),
-    )
-    .await;
-    postpone_pending(&pool).await;
-    gate.open();
-    let processed = drain.await.unwrap().unwrap();
+    let processed = processed.unwrap();
 
     assert_eq!((processed.completed, processed.stale, processed.failed), (0, 1, 0));
     assert_eq!(review_summary(&pool, id).await, None, "stale analysis written");
@@ -600,23 +599,30 @@ async fn a_drain_heartbeats_a_lease_shorter_than_its_computation(pool: PgPool) {
         "Heavy steel pan, heats evenly, and the handle stays cool.",
     )
     .await;
-    let drain = tokio::spawn({
-        let intel = intel.clone();
-        async move { intel.process_pending().await }
-    });
-    // Another worker keeps trying to take the job over while it computes.
+    // Another worker keeps trying to take the job over while it computes (joined in this task).
     let queue = Queue::new(pool.clone());
-    let mut tries = 0;
-    while !drain.is_finished() {
-        let stolen = queue
-            .claim("thief", Duration::from_secs(3600), &[])
-            .await
-            .unwrap();
-        assert!(stolen.is_none(), "the lease ran out while the job computed: {stolen:?}");
-        tries += 1;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let processed = drain.await.unwrap().unwrap();
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let (processed, tries) = tokio::join!(
+        async {
+            let r = intel.process_pending().await;
+            finished.store(true, std::sync::atomic::Ordering::SeqCst);
+            r
+        },
+        async {
+            let mut tries = 0;
+            while !finished.load(std::sync::atomic::Ordering::SeqCst) {
+                let stolen = queue
+                    .claim("thief", Duration::from_secs(3600), &[])
+                    .await
+                    .unwrap();
+                assert!(stolen.is_none(), "the lease ran out while the job computed: {stolen:?}");
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tries
+        }
+    );
+    let processed = processed.unwrap();
     assert!(gate.calls() >= 3, "calls: {}", gate.calls());
     assert!(tries > 20, "tries: {tries}");
     assert_eq!((processed.completed, processed.lease_lost), (1, 0));
@@ -631,23 +637,21 @@ async fn a_drain_does_not_write_a_job_whose_lease_was_lost(pool: PgPool) {
     let intel = Arc::new(intel_with(&pool, gate.clone()).with_concurrency(2));
     let lost = insert_review(&pool, "Noisy", "The fan rattles at every speed.").await;
     let kept = insert_review(&pool, "Quiet", "Silent even on the highest setting.").await;
-    let drain = tokio::spawn({
-        let intel = intel.clone();
-        async move { intel.process_pending().await }
+    let (processed, ()) = tokio::join!(intel.process_pending(), async {
+        gate.wait_for_call().await;
+        assert_eq!(stats(&pool).await.leased, 2);
+        // Another worker takes the first job over (as if the lease had run out).
+        exec(
+            &pool,
+            &format!(
+                "UPDATE steadytext_jobs SET leased_by = 'thief', attempts = attempts + 1, \
+                 leased_until = now() + interval '1 hour' WHERE payload->>'id' = '{lost}'"
+            ),
+        )
+        .await;
+        gate.open();
     });
-    gate.wait_for_call().await;
-    assert_eq!(stats(&pool).await.leased, 2);
-    // Another worker takes the first job over (as if the lease had run out).
-    exec(
-        &pool,
-        &format!(
-            "UPDATE steadytext_jobs SET leased_by = 'thief', attempts = attempts + 1, \
-             leased_until = now() + interval '1 hour' WHERE payload->>'id' = '{lost}'"
-        ),
-    )
-    .await;
-    gate.open();
-    let processed = drain.await.unwrap().expect("the drain carries on");
+    let processed = processed.expect("the drain carries on");
     assert_eq!((processed.completed, processed.lease_lost, processed.failed), (1, 1, 0));
     assert_eq!(review_summary(&pool, lost).await, None, "lost job written");
     assert!(review_contents(&pool, lost).await.is_empty());
