@@ -438,6 +438,7 @@ fn reviews_analyze_records_bad_lines_and_goes_on() {
 
 #[test]
 fn numeric_options_out_of_range_are_usage_errors_not_panics() {
+    // Negative values are written `--option=-1`: clap reads a bare `-1` as a flag.
     let cache = tempfile::tempdir().unwrap();
     let db = "postgres://postgres@127.0.0.1:1/none";
     let huge = "18446744073709551615";
@@ -456,7 +457,7 @@ fn numeric_options_out_of_range_are_usage_errors_not_panics() {
             "--request-timeout",
         ),
         (
-            [&http[..], &["--request-timeout", "-1", "generate", "hi"]].concat(),
+            [&http[..], &["--request-timeout=-1", "generate", "hi"]].concat(),
             "--request-timeout",
         ),
         (
@@ -480,7 +481,7 @@ fn numeric_options_out_of_range_are_usage_errors_not_panics() {
             "--lease",
         ),
         (
-            vec!["worker", "--database-url", db, "--poll-interval", "-1"],
+            vec!["worker", "--database-url", db, "--poll-interval=-1"],
             "--poll-interval",
         ),
         (
@@ -508,7 +509,7 @@ fn numeric_options_out_of_range_are_usage_errors_not_panics() {
         (vec!["bench", "--prompt-tokens", huge], "--prompt-tokens"),
         (vec!["bench", "--decode-tokens", "0"], "--decode-tokens"),
         (vec!["bench", "--batch", huge], "--batch"),
-        (vec!["generate", "hi", "--max-tokens", "-1"], "--max-tokens"),
+        (vec!["generate", "hi", "--max-tokens=-1"], "--max-tokens"),
         (
             vec!["generate", "hi", "--seed", "18446744073709551616"],
             "--seed",

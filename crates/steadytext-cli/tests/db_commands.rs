@@ -91,7 +91,10 @@ async fn queue_drain_analyses_every_queued_review_once() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report, serde_json::json!({"completed": 2, "failed": 0}));
+    assert_eq!(
+        report,
+        serde_json::json!({"completed": 2, "failed": 0, "stale": 0, "lease_lost": 0})
+    );
     assert!(
         !stderr(&out).contains('\r'),
         "no progress bar when stderr is not a terminal"
@@ -113,7 +116,7 @@ async fn queue_drain_analyses_every_queued_review_once() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&again.stdout).unwrap(),
-        serde_json::json!({"completed": 0, "failed": 0})
+        serde_json::json!({"completed": 0, "failed": 0, "stale": 0, "lease_lost": 0})
     );
     pool.close().await;
     db.drop_now().await;

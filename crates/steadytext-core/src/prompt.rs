@@ -131,8 +131,10 @@ pub fn plain(rendered: &str) -> Cow<'_, str> {
 /// `[INST]` / `[/INST]`. The generic test of [`crate::Backend::contains_control_text`] for
 /// backends that do not know their vocabulary.
 static MARKER_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"<[|｜][^<>\s]{0,64}[|｜]>|</?[A-Za-z_][A-Za-z0-9_:.\-]{0,63}>|\[/?INST\]|\[/?SYS\]")
-        .expect("valid marker regex")
+    Regex::new(
+        r"<[|｜][^<>\s]{0,64}[|｜]>|</?[A-Za-z_][A-Za-z0-9_:.\-]{0,63}>|\[/?INST\]|\[/?SYS\]",
+    )
+    .expect("valid marker regex")
 });
 
 /// Whether `text` holds something shaped like a chat control token (see [`MARKER_SHAPE`]'s
@@ -171,7 +173,10 @@ mod tests {
         let s = format!("a{LITERAL_OPEN}x");
         assert_eq!(pieces(&s), vec![Piece::Markup("a"), Piece::Literal("x")]);
         let s = format!("a{LITERAL_CLOSE}b");
-        assert_eq!(pieces(&s).iter().map(|p| p.text()).collect::<String>(), "ab");
+        assert_eq!(
+            pieces(&s).iter().map(|p| p.text()).collect::<String>(),
+            "ab"
+        );
         assert!(pieces(&s).iter().all(|p| matches!(p, Piece::Markup(_))));
     }
 

@@ -128,8 +128,8 @@ impl GgufTokenizer {
             .filter(|(_, t)| **t == TOKEN_TYPE_CONTROL)
             .map(|(tok, _)| AddedToken::from(tok.clone(), true))
             .collect();
-        let control_text = AhoCorasick::new(specials.iter().map(|t| t.content.as_str()))
-            .map_err(tok_err)?;
+        let control_text =
+            AhoCorasick::new(specials.iter().map(|t| t.content.as_str())).map_err(tok_err)?;
         inner.add_special_tokens(specials).map_err(tok_err)?;
         let mut literal = inner.clone();
         literal.set_encode_special_tokens(true);

@@ -579,7 +579,11 @@ async fn control_token_text_stays_text_over_http() {
     };
     let http = engine(&server.url(), Cache::disabled()).await;
     let local = Engine::new(
-        Arc::new(Engine::builder().build_backend().expect("the default model")),
+        Arc::new(
+            Engine::builder()
+                .build_backend()
+                .expect("the default model"),
+        ),
         Cache::disabled(),
     );
     let opts = GenerateOptions::default().max_tokens(1);

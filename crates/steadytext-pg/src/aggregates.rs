@@ -14,7 +14,8 @@
 //! value are bound as parameters, thresholds are applied in Rust. The results equal the
 //! schema's `from_records` constructors over the same rows (tests/aggregates.rs checks both
 //! paths against each other), with the same handling of odd data: sentiment scores are clamped
-//! to `[-1, 1]` and satisfaction scores to `1..=5` (as
+//! to `[-1, 1]` and satisfaction scores to `1..=5` (a missing one stays missing: SQL's
+//! `GREATEST` would turn NULL into 1; as
 //! [`SupportTicket::satisfaction`](steadytext_schema::SupportTicket::satisfaction)) before
 //! averaging, and NaN scores are skipped, as
 //! [`average_sentiment`](steadytext_schema::sentiment::average_sentiment) does. One difference
@@ -94,7 +95,9 @@ pub async fn churn_inputs(
          ) i ON i.owner = c.id \
          LEFT JOIN ( \
            SELECT customer_id AS owner, count(*) AS tickets, \
-                  sum(LEAST(GREATEST(satisfaction_score, 1), 5))::float8 AS satisfaction_sum, \
+                  sum(CASE WHEN satisfaction_score IS NOT NULL \
+                    THEN LEAST(GREATEST(satisfaction_score, 1), 5) END)::float8 \
+                    AS satisfaction_sum, \
                   count(satisfaction_score) AS satisfaction_n \
            FROM support_tickets WHERE customer_id IS NOT NULL AND created_at > $1 \
            GROUP BY customer_id \
@@ -156,7 +159,8 @@ pub async fn dashboard_snapshots(
          ) i ON i.owner = c.id \
          LEFT JOIN ( \
            SELECT customer_id AS owner, count(*) AS issues, \
-                  sum(COALESCE(LEAST(GREATEST(satisfaction_score, 1), 5)::float8, $3)) \
+                  sum(COALESCE((CASE WHEN satisfaction_score IS NOT NULL \
+                    THEN LEAST(GREATEST(satisfaction_score, 1), 5) END)::float8, $3)) \
                     AS satisfaction_sum \
            FROM support_tickets WHERE customer_id IS NOT NULL AND created_at > $2 \
            GROUP BY customer_id \

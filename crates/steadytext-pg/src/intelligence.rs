@@ -995,9 +995,7 @@ impl Intelligence {
             .acquire()
             .await
             .map_err(JobError::retryable)?;
-        let s = self.load_review(&mut conn, p.id)
-            .await
-            .map_err(job_error)?;
+        let s = self.load_review(&mut conn, p.id).await.map_err(job_error)?;
         drop(conn);
         let a = self.review_model(&s).await.map_err(job_error)?;
         Ok(JobAnalysis::Review(s.review, a))
@@ -1011,9 +1009,7 @@ impl Intelligence {
             .acquire()
             .await
             .map_err(JobError::retryable)?;
-        let s = self.load_ticket(&mut conn, p.id)
-            .await
-            .map_err(job_error)?;
+        let s = self.load_ticket(&mut conn, p.id).await.map_err(job_error)?;
         drop(conn);
         let a = self.ticket_model(&s).await.map_err(job_error)?;
         Ok(JobAnalysis::Ticket(s.ticket, a))

@@ -449,6 +449,10 @@ impl Slot {
                 _ = heartbeat.tick() => {
                     match self.queue.extend_lease(&job, self.config.lease).await {
                         Ok(true) => {}
+                        // The job's own write transaction holds its row while it writes, so a
+                        // heart-beat can wait for it and then find the job finished: its
+                        // outcome is the task's, taken on the next turn of the loop.
+                        Ok(false) if task.is_finished() => {}
                         Ok(false) => {
                             tracing::warn!(job = job.id, slot = %self.id, "lease lost; abandoning job");
                             task.abort();

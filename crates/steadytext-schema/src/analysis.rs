@@ -217,7 +217,11 @@ impl<'e> Analyst<'e> {
             .engine
             .generate(prompt.as_str(), &self.opts(&prompt))
             .await?;
-        Ok(faithfulness::ground(&g.text, prompt.facts(), prompt.as_str()))
+        Ok(faithfulness::ground(
+            &g.text,
+            prompt.facts(),
+            prompt.as_str(),
+        ))
     }
 
     /// Five-way sentiment of a review and the decision margin (nats) between the best and the

@@ -118,8 +118,7 @@ pub fn check(text: &str, facts: &str, prompt: &str) -> Result<(), Unfaithful> {
         .collect();
     for w in &words {
         if let Some(value) = number_word(w) {
-            if !known_numbers.iter().any(|k| (k - value).abs() < 1e-9) && !known_words.contains(w)
-            {
+            if !known_numbers.iter().any(|k| (k - value).abs() < 1e-9) && !known_words.contains(w) {
                 return Err(Unfaithful::Number(w.clone()));
             }
         }
@@ -161,9 +160,8 @@ static WORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[\p{L}\p{N}][\p{L}\p{N}'’\-]*").expect("valid word regex"));
 
 /// A number in digits: optional currency, digits with `,`/`.` groups, optional `%`.
-static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[$€£]?\d+(?:[.,]\d+)*%?").expect("valid number regex")
-});
+static NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[$€£]?\d+(?:[.,]\d+)*%?").expect("valid number regex"));
 
 /// Every number in `text` with its value (`$1,234.50` is 1234.5, `70%` is 70, `0.70` is 0.7).
 fn numbers(text: &str) -> Vec<(String, f64)> {
@@ -171,7 +169,9 @@ fn numbers(text: &str) -> Vec<(String, f64)> {
         .find_iter(text)
         .filter_map(|m| {
             let raw = m.as_str();
-            let digits = raw.trim_start_matches(['$', '€', '£']).trim_end_matches('%');
+            let digits = raw
+                .trim_start_matches(['$', '€', '£'])
+                .trim_end_matches('%');
             // A comma followed by exactly three digits groups thousands; else it is a decimal
             // comma only when there is no dot.
             let normalised = if digits.contains('.') {
@@ -234,7 +234,8 @@ fn names(text: &str) -> Vec<String> {
     let mut last_end = 0usize;
     for m in WORD.find_iter(text) {
         let between = &text[last_end..m.start()];
-        if between.contains(['.', '!', '?', ':', ';', '\n', '(', '"', '-', '—']) || last_end == 0 {
+        if between.contains(['.', '!', '?', ':', ';', '\n', '(', '"', '-', '—']) || last_end == 0
+        {
             sentence_start = true;
         }
         last_end = m.end();
@@ -308,11 +309,11 @@ mod tests {
             ),
             (
                 "Offer The Ultimate Luxury Luxe 2018 bundle.",
-                Unfaithful::Name("Ultimate".into()),
+                Unfaithful::Number("2018".into()),
             ),
             (
-                "Increase support tickets to five per month.",
-                Unfaithful::Number("five".into()),
+                "Increase support tickets to seven per month.",
+                Unfaithful::Number("seven".into()),
             ),
             (
                 "Give a twenty percent discount.",
@@ -334,20 +335,30 @@ mod tests {
             assert_eq!(check(text, FACTS, ""), Ok(()), "{text}");
         }
         // 0.7 is 0.70: numbers compare by value.
-        assert_eq!(check("Risk is above 0.70.", "above 0.7", ""), Ok(()));
+        assert_eq!(check("Risk is above 0.70.", "risk above 0.7", ""), Ok(()));
+        assert_eq!(
+            check("Offer The Ultimate Luxury Luxe bundle.", FACTS, ""),
+            Err(Unfaithful::Name("Ultimate".into()))
+        );
     }
 
     #[test]
     fn loops_and_empty_text_fail() {
         let looping = "the customer is very happy with the service and the customer is very happy with the service";
-        assert!(matches!(check(looping, FACTS, ""), Err(Unfaithful::Loop(_))));
+        assert!(matches!(
+            check(looping, FACTS, ""),
+            Err(Unfaithful::Loop(_))
+        ));
         assert_eq!(check("  ", FACTS, ""), Err(Unfaithful::Empty));
     }
 
     #[test]
     fn names_from_the_prompt_or_facts_pass() {
         let prompt = "Create a detailed profile of the \"premium\" customer segment.";
-        assert_eq!(check("Premium customers buy often.", "Customers: 2.", prompt), Ok(()));
+        assert_eq!(
+            check("Premium customers buy often.", "Customers: 2.", prompt),
+            Ok(())
+        );
         assert_eq!(
             check("Premium customers love Nike.", "Customers: 2.", prompt),
             Err(Unfaithful::Name("Nike".into()))

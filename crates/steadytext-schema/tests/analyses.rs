@@ -136,10 +136,18 @@ async fn the_seed_scenario_runs_through_every_analysis() {
     let prompts = PromptBuilder::new();
     let mut shown: Vec<(Grounding, &str, steadytext_schema::prompts::Prompt)> = Vec::new();
     for s in &r.retention {
-        shown.push((s.grounding, &s.strategy, prompts.retention_strategy(&s.risk)));
+        shown.push((
+            s.grounding,
+            &s.strategy,
+            prompts.retention_strategy(&s.risk),
+        ));
     }
     for d in &r.dashboard {
-        shown.push((d.grounding, &d.insight, prompts.customer_insight(&d.snapshot)));
+        shown.push((
+            d.grounding,
+            &d.insight,
+            prompts.customer_insight(&d.snapshot),
+        ));
     }
     shown.push((
         r.executive.grounding,

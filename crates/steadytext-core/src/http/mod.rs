@@ -354,7 +354,9 @@ impl Backend for HttpBackend {
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<Generation> {
-        let wire = self.wire_prompt(&request.prompt, request.max_tokens).await?;
+        let wire = self
+            .wire_prompt(&request.prompt, request.max_tokens)
+            .await?;
         let mut body = protocol::completion_body(&self.info, self.reuse_prompt_cache, &request)?;
         if let Some(p) = wire {
             body["prompt"] = p;
