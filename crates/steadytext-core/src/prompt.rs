@@ -137,8 +137,8 @@ static MARKER_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid marker regex")
 });
 
-/// Whether `text` holds something shaped like a chat control token (see the
-/// forms). Conservative: it may say yes to plain HTML such as `<b>`, which only costs a literal
+/// Whether `text` holds something shaped like a chat control token (the forms
+/// listed above). Conservative: it may say yes to plain HTML such as `<b>`, which only costs a literal
 /// span.
 pub fn looks_like_control_text(text: &str) -> bool {
     MARKER_SHAPE.is_match(text)
