@@ -14,6 +14,8 @@
 //! | [`status`] | the dashboard's customer status ([`customer_status`], [`CustomerSnapshot`]) |
 //! | [`segments`], [`executive`] | per-segment and company-wide aggregates |
 //! | [`themes`] | [`normalize_themes`] and the [`ReviewThemes`] generation type |
+//! | [`quote`] | the phrases of an input a quote may be ([`quote::quotable_spans`]) |
+//! | [`taxonomy`] | the feedback categories themes and tickets are filed under ([`taxonomy::Taxonomy`]) |
 //! | [`privacy`] | [`redact`] and [`Redactor`]: no PII reaches a prompt |
 //! | [`prompts`] | [`PromptBuilder`], [`PROMPT_VERSION`] |
 //! | [`analysis_types`] | what analyses return: [`ReviewAnalysis`], [`TicketAnalysis`], [`SegmentProfile`], [`RetentionStrategy`], [`CustomerInsight`], [`ExecutiveSummary`], ... |
@@ -149,6 +151,7 @@ pub mod faithfulness;
 pub mod human_review;
 pub mod privacy;
 pub mod prompts;
+pub mod quote;
 pub mod recommendations;
 pub mod records;
 pub mod scenario;
@@ -157,6 +160,7 @@ pub mod sentiment;
 mod sentiment_calibration;
 pub mod sentiment_model;
 pub mod status;
+pub mod taxonomy;
 pub mod themes;
 mod util;
 
