@@ -70,18 +70,36 @@ fn reasons<T: serde::Serialize>(r: &[T]) -> Vec<String> {
         .collect()
 }
 
+/// A review's themes with their category and polarity: `"broke" (defects & durability, negative)`.
+fn themes(a: &steadytext_schema::ReviewAnalysis) -> String {
+    if a.aspects.is_empty() {
+        return a.themes.join(", ");
+    }
+    let taxonomy = steadytext_schema::taxonomy::Taxonomy::default();
+    a.aspects
+        .iter()
+        .map(|x| {
+            let label = taxonomy
+                .get(&x.category)
+                .map_or(x.category.as_str(), |c| c.label.as_str());
+            format!("\"{}\" ({label}, {})", x.phrase, x.polarity)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The report as text.
 pub fn render(r: &ScenarioReport) -> String {
     let mut s = String::new();
     s.push_str("== Review analysis (on insert) ==\n");
     for (id, a) in &r.reviews {
         s.push_str(&format!(
-            "review {id}: {} ({:+.1}){}\n  summary: {}\n  themes:  {}\n",
+            "review {id}: {} ({:+.1}){}\n  summary (quoted): {}\n  themes (quoted):  {}\n",
             a.sentiment,
             a.sentiment_score,
             review_flag(a.human_review.needed, &reasons(&a.human_review.reasons)),
             a.summary,
-            a.themes.join(", ")
+            themes(a)
         ));
     }
     s.push_str("\n== Support tickets ==\n");

@@ -3,7 +3,7 @@
 //! The input is streamed line by line as bytes (never loaded whole), so one bad line or a huge
 //! file does not sink the run. Each line ends up as exactly one of:
 //!
-//! * **analysed**: a result row `{"id", "sentiment", "sentiment_score", "summary", "themes",
+//! * **analysed**: a result row `{"id", "sentiment", "sentiment_score", "summary", "themes", "aspects",
 //!   "needs_human_review", "human_review_reasons", "prompt_version"}` is appended to the output;
 //! * **already done**: its id has a result row in the output from an earlier run (resume);
 //! * **an error**: reported on stderr as `INPUT:LINE: message` and appended to the output as
@@ -348,6 +348,7 @@ where
             "sentiment_score": a.sentiment_score,
             "summary": a.summary,
             "themes": a.themes,
+            "aspects": a.aspects,
             "needs_human_review": a.human_review.needed,
             "human_review_reasons": a.human_review.reasons,
             "prompt_version": a.prompt_version,
@@ -583,6 +584,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "aspects",
                 "human_review_reasons",
                 "id",
                 "needs_human_review",

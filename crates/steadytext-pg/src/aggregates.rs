@@ -26,6 +26,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
+use steadytext_schema::aspects::count_topics_counted;
 use steadytext_schema::churn::{
     customer_last_active, is_high_risk_score, ChurnInputs, CHURN_WINDOW_DAYS,
 };
@@ -33,6 +34,7 @@ use steadytext_schema::segments::common_themes_counted;
 use steadytext_schema::status::{
     customer_status, ISSUE_WINDOW_DAYS, MISSING_SATISFACTION, SENTIMENT_WINDOW_DAYS,
 };
+use steadytext_schema::Polarity;
 use steadytext_schema::{
     Customer, CustomerSnapshot, ExecutiveStats, InteractionType, SegmentStats,
 };
@@ -239,12 +241,24 @@ pub async fn segment_stats(conn: &mut PgConnection) -> Result<Vec<SegmentStats>>
                  FROM product_reviews r JOIN members m ON m.id = r.customer_id, \
                       unnest(r.key_themes) AS t(theme) \
                  WHERE t.theme IS NOT NULL GROUP BY 1, 2) x \
+           GROUP BY segment), \
+         topics AS ( \
+           SELECT segment, array_agg(category ORDER BY category, polarity) AS topic_categories, \
+                  array_agg(polarity ORDER BY category, polarity) AS topic_polarities, \
+                  array_agg(n ORDER BY category, polarity) AS topic_counts \
+           FROM (SELECT m.segment, a->>'category' AS category, a->>'polarity' AS polarity, \
+                        count(*) AS n \
+                 FROM product_reviews r JOIN members m ON m.id = r.customer_id, \
+                      jsonb_array_elements(r.review_aspects) AS a \
+                 WHERE a->>'category' IS NOT NULL AND a->>'polarity' IS NOT NULL \
+                 GROUP BY 1, 2, 3) y \
            GROUP BY segment) \
          SELECT seg.segment, seg.customers, seg.ltv_sum, seg.ltv_n, inter.sentiment_sum, \
                 inter.sentiment_n, inter.interaction_types, rev.reviews, rev.rating_sum, \
-                rev.rating_n, themes.themes, themes.theme_counts \
+                rev.rating_n, themes.themes, themes.theme_counts, topics.topic_categories, \
+                topics.topic_polarities, topics.topic_counts \
          FROM seg LEFT JOIN inter USING (segment) LEFT JOIN rev USING (segment) \
-              LEFT JOIN themes USING (segment)",
+              LEFT JOIN themes USING (segment) LEFT JOIN topics USING (segment)",
     )
     .fetch_all(conn)
     .await?;
@@ -281,6 +295,27 @@ pub async fn segment_stats(conn: &mut PgConnection) -> Result<Vec<SegmentStats>>
                         .map(String::as_str)
                         .zip(theme_counts.iter().map(|n| (*n).max(0) as u64)),
                 ),
+                topics: {
+                    let cats: Vec<String> = row
+                        .try_get::<Option<Vec<String>>, _>("topic_categories")?
+                        .unwrap_or_default();
+                    let pols: Vec<String> = row
+                        .try_get::<Option<Vec<String>>, _>("topic_polarities")?
+                        .unwrap_or_default();
+                    let ns: Vec<i64> = row
+                        .try_get::<Option<Vec<i64>>, _>("topic_counts")?
+                        .unwrap_or_default();
+                    let mut counted = Vec::new();
+                    for ((c, p), n) in cats.iter().zip(&pols).zip(&ns) {
+                        let polarity: Polarity = p.parse().map_err(|_| PgError::BadRow {
+                            table: "product_reviews",
+                            id: 0,
+                            reason: format!("review_aspects polarity {p:?}"),
+                        })?;
+                        counted.push((c.as_str(), polarity, (*n).max(0) as u64));
+                    }
+                    count_topics_counted(counted)
+                },
                 segment_name: name,
             })
         })

@@ -40,6 +40,7 @@ use steadytext_core::Engine;
 use steadytext_schema::churn::churn_risk;
 use steadytext_schema::prompts::{ReviewInput, TicketInput};
 use steadytext_schema::scenario::seed_sample;
+use steadytext_schema::taxonomy::Taxonomy;
 use steadytext_schema::{
     AnalysisError, Analyst, AnalyzedTicket, ChurnRisk, Customer, CustomerInsight, CustomerProfile,
     CustomerRecommendations, ExecutiveSummary, NameDirectory, ProductReview, PromptBuilder,
@@ -188,6 +189,7 @@ struct ReviewSubject {
     review: ProductReview,
     owner: Option<Customer>,
     names: Arc<NameDirectory>,
+    taxonomy: Arc<Taxonomy>,
 }
 
 /// A ticket and its owner, read for an analysis, with every customer name the database knows.
@@ -365,16 +367,19 @@ impl Intelligence {
             None => None,
         };
         let names = self.names(&mut *conn).await?;
+        let taxonomy = Arc::new(crate::taxonomy::load(&mut *conn).await?);
         Ok(ReviewSubject {
             review,
             owner,
             names,
+            taxonomy,
         })
     }
 
     async fn review_model(&self, s: &ReviewSubject) -> Result<ReviewAnalysis> {
         Ok(self
             .analyst_for(s.owner.as_ref(), &s.names)
+            .with_taxonomy(s.taxonomy.clone())
             .review(&ReviewInput::from_review(&s.review))
             .await?)
     }
@@ -424,13 +429,14 @@ impl Intelligence {
         }
         analysis.apply_to(&mut review);
         sqlx::query(
-            "UPDATE product_reviews SET sentiment = $2, ai_summary = $3, key_themes = $4 \
-             WHERE id = $1",
+            "UPDATE product_reviews SET sentiment = $2, ai_summary = $3, key_themes = $4, \
+             review_aspects = $5 WHERE id = $1",
         )
         .bind(review_id)
         .bind(analysis.sentiment.as_str())
         .bind(&analysis.summary)
         .bind(&analysis.themes)
+        .bind(sqlx::types::Json(&analysis.aspects))
         .execute(&mut *conn)
         .await?;
         sqlx::query(

@@ -43,6 +43,7 @@ pub mod progress;
 pub mod queue;
 pub mod rows;
 pub mod store;
+pub mod taxonomy;
 pub mod worker;
 
 pub use batch::DEFAULT_CONCURRENCY;

@@ -17,6 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
+use steadytext_schema::aspects::ReviewAspect;
 use steadytext_schema::{
     Channel, Customer, CustomerInteraction, CustomerSegmentAnalysis, InteractionType,
     NewInteraction, ProductReview, Rating, ReviewSentiment, SegmentStrategies, SupportTicket,
@@ -38,7 +39,7 @@ pub const INTERACTION_COLUMNS: &str = "id, customer_id, interaction_type, channe
 /// `product_reviews` columns, in [`ProductReview`]'s shape.
 pub const REVIEW_COLUMNS: &str = "id, customer_id, product_id, rating, title, review_text, \
      COALESCE(verified_purchase, false) AS verified_purchase, \
-     COALESCE(helpful_count, 0) AS helpful_count, ai_summary, sentiment, key_themes, \
+     COALESCE(helpful_count, 0) AS helpful_count, ai_summary, sentiment, key_themes, review_aspects, \
      COALESCE(created_at, now()) AS created_at";
 
 /// `support_tickets` columns, in [`SupportTicket`]'s shape.
@@ -152,6 +153,9 @@ pub fn review_from_row(row: &PgRow) -> Result<ProductReview> {
         ai_summary: row.try_get("ai_summary")?,
         sentiment: parse_opt::<ReviewSentiment>(T, id, "sentiment", row.try_get("sentiment")?)?,
         key_themes: row.try_get("key_themes")?,
+        review_aspects: row
+            .try_get::<Option<sqlx::types::Json<Vec<ReviewAspect>>>, _>("review_aspects")?
+            .map(|j| j.0),
         created_at: row.try_get("created_at")?,
     })
 }

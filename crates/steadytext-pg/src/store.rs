@@ -105,11 +105,14 @@ impl Store {
         &self.pool
     }
 
-    /// Apply the embedded migrations ([`MIGRATOR`]). Safe to call every start-up and from
-    /// several processes at once: sqlx records applied migrations and serialises runs with an
-    /// advisory lock.
+    /// Apply the embedded migrations ([`MIGRATOR`]), then seed an empty feedback taxonomy
+    /// with the default ([`crate::taxonomy::seed_default`]). Safe to call every start-up and
+    /// from several processes at once: sqlx records applied migrations and serialises runs
+    /// with an advisory lock, and the seed inserts nothing that is already there.
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
+        let mut conn = self.pool.acquire().await?;
+        crate::taxonomy::seed_default(&mut conn).await?;
         Ok(())
     }
 

@@ -11,11 +11,16 @@
 //! # Ok(()) }
 //! ```
 
+use std::sync::Arc;
+
 use steadytext_core::{Engine, GenerateOptions};
 
 use crate::analysis_types::{
     CustomerInsight, CustomerRecommendations, ExecutiveSummary, RetentionStrategy, ReviewAnalysis,
     SegmentProfile, SegmentStrategies, TicketAnalysis,
+};
+use crate::aspects::{
+    quoted_themes_schema, rule_category, CategorisedBy, QuotedThemes, ReviewAspect,
 };
 use crate::churn::ChurnRisk;
 use crate::enums::RecommendationType;
@@ -23,14 +28,17 @@ use crate::error::SchemaError;
 use crate::executive::ExecutiveStats;
 use crate::faithfulness::{self, Grounded};
 use crate::prompts::{Prompt, PromptBuilder, ReviewInput, TicketInput};
+use crate::quote::{
+    is_quoted, quotable_spans, sentence_containing, summary_sentence, MAX_QUOTE_CANDIDATES,
+};
 use crate::recommendations::{
     rank_recommendations, CustomerProfile, Recommendation, RecommendationDraft,
 };
 use crate::segments::SegmentStats;
-use crate::sentiment::ReviewSentiment;
+use crate::sentiment::{Polarity, ReviewSentiment};
 use crate::sentiment_model::SentimentModel;
 use crate::status::CustomerSnapshot;
-use crate::themes::ReviewThemes;
+use crate::taxonomy::Taxonomy;
 
 /// What can go wrong in an analysis.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +151,7 @@ pub struct Analyst<'e> {
     base: GenerateOptions,
     prompts: PromptBuilder,
     sentiment: SentimentModel,
+    taxonomy: Arc<Taxonomy>,
 }
 
 /// Keep the first sentence of a generated text (the model sometimes goes on).
@@ -179,7 +188,19 @@ impl<'e> Analyst<'e> {
             base: GenerateOptions::default().repeat_penalty(ANALYSIS_REPEAT_PENALTY),
             prompts: PromptBuilder::new(),
             sentiment: SentimentModel::default(),
+            taxonomy: Arc::new(Taxonomy::default()),
         }
+    }
+
+    /// File review themes under this taxonomy (default: [`Taxonomy::default`]).
+    pub fn with_taxonomy(mut self, taxonomy: Arc<Taxonomy>) -> Self {
+        self.taxonomy = taxonomy;
+        self
+    }
+
+    /// The taxonomy themes are filed under.
+    pub fn taxonomy(&self) -> &Taxonomy {
+        &self.taxonomy
     }
 
     /// Use these options (seed, cache, repetition penalty — [`ANALYSIS_REPEAT_PENALTY`] when
@@ -235,29 +256,126 @@ impl<'e> Analyst<'e> {
             .await
     }
 
-    /// The seed's review analysis: sentiment (a choice over the five labels), a one-sentence
-    /// summary and up to three themes (constrained JSON, not string splitting).
+    /// The seed's review analysis, grounded: sentiment (a choice over the five labels); up to
+    /// three themes, each a phrase quoted verbatim from the review (the model chooses among
+    /// the review's own [`quotable_spans`], enforced token by token) with the customer's
+    /// polarity about it and a [`Taxonomy`] category (keyword rule, else model scoring); and a
+    /// summary quoted from the review: the sentence of its lead theme
+    /// ([`summary_sentence`]).
     pub async fn review(&self, review: &ReviewInput<'_>) -> AnalysisResult<ReviewAnalysis> {
         let (sentiment, margin) = self.review_sentiment(review).await?;
-        let summary_prompt = self.prompts.review_summary(review);
-        let mut summary_opts = self.opts(&summary_prompt);
-        summary_opts.stop = vec!["\n".into()];
-        let summary = self
-            .engine
-            .generate(summary_prompt.as_str(), &summary_opts)
-            .await?
-            .text;
-        let themes_prompt = self.prompts.review_themes(review);
-        let themes: ReviewThemes = self
-            .engine
-            .generate_typed(themes_prompt.as_str(), &self.opts(&themes_prompt))
-            .await?;
-        Ok(ReviewAnalysis::new(
+        let aspects = self.review_aspects(review).await?;
+        let (title, text) = self.prompts.review_quotable(review);
+        let phrases: Vec<&str> = aspects.iter().map(|a| a.phrase.as_str()).collect();
+        let summary = match (text.as_deref(), title.as_deref()) {
+            (Some(text), _) => summary_sentence(text, &phrases),
+            (None, Some(title)) => summary_sentence(title, &phrases),
+            (None, None) => String::new(),
+        };
+        Ok(ReviewAnalysis::from_aspects(
             sentiment,
-            first_sentence(&summary),
-            themes.themes,
+            summary,
+            aspects,
             Some(margin),
         ))
+    }
+
+    /// The review's aspects (see [`Analyst::review`]): quoted phrases, each verified against
+    /// the original title or text, with polarity and category. Empty when the review has no
+    /// quotable phrase (no model call then).
+    pub async fn review_aspects(
+        &self,
+        review: &ReviewInput<'_>,
+    ) -> AnalysisResult<Vec<ReviewAspect>> {
+        let (title, text) = self.prompts.review_quotable(review);
+        let mut spans = Vec::new();
+        for part in [&title, &text].into_iter().flatten() {
+            for s in quotable_spans(part, MAX_QUOTE_CANDIDATES) {
+                if spans.len() < MAX_QUOTE_CANDIDATES && !spans.contains(&s) {
+                    spans.push(s);
+                }
+            }
+        }
+        if spans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prompt = self.prompts.review_themes(review);
+        let value = self
+            .engine
+            .generate_json(
+                prompt.as_str(),
+                &quoted_themes_schema(&spans),
+                &self.opts(&prompt),
+            )
+            .await?;
+        let quoted: QuotedThemes = serde_json::from_value(value)
+            .map_err(|e| steadytext_core::Error::Deserialize(e.to_string()))?;
+        let original =
+            |p: &str| is_quoted(p, review.text) || review.title.is_some_and(|t| is_quoted(p, t));
+        let mut aspects = Vec::new();
+        let mut polarities: Vec<(String, Polarity)> = Vec::new();
+        for phrase in quoted.themes {
+            if !original(&phrase)
+                || aspects
+                    .iter()
+                    .any(|a: &ReviewAspect| a.phrase.eq_ignore_ascii_case(&phrase))
+            {
+                continue;
+            }
+            let sentence = [&text, &title]
+                .into_iter()
+                .flatten()
+                .find_map(|part| sentence_containing(part, &phrase))
+                .unwrap_or(&phrase)
+                .to_string();
+            let (category, categorised_by) = match rule_category(&self.taxonomy, &phrase, &sentence)
+            {
+                Some(found) => found,
+                None => (
+                    self.model_category(review, &phrase).await?,
+                    CategorisedBy::Model,
+                ),
+            };
+            // The calibrated classifier on the phrase's sentence, once per sentence.
+            let polarity = match polarities.iter().find(|(s, _)| *s == sentence) {
+                Some((_, p)) => *p,
+                None => {
+                    let input = ReviewInput {
+                        rating: None,
+                        title: None,
+                        text: &sentence,
+                    };
+                    let (s, _) = self
+                        .sentiment
+                        .classify(self.engine, &self.prompts, &input, &self.base)
+                        .await?;
+                    polarities.push((sentence.clone(), s.polarity()));
+                    s.polarity()
+                }
+            };
+            aspects.push(ReviewAspect {
+                phrase,
+                category,
+                polarity,
+                categorised_by,
+            });
+        }
+        Ok(aspects)
+    }
+
+    /// The taxonomy category the model scores highest for `phrase` of `review`.
+    async fn model_category(
+        &self,
+        review: &ReviewInput<'_>,
+        phrase: &str,
+    ) -> AnalysisResult<String> {
+        let labels = self.taxonomy.labels();
+        let prompt = self.prompts.review_category(review, phrase, &labels);
+        let choice = self
+            .engine
+            .choice(prompt.as_str(), &labels, &self.base)
+            .await?;
+        Ok(self.taxonomy.categories()[choice.index].key.clone())
     }
 
     /// The seed's ticket analysis: its six keys as a typed, schema-constrained value.

@@ -3,7 +3,7 @@
 //! The analyses themselves (calls to the `Engine`) live elsewhere; these are their results, with
 //! the pure helpers that turn a model's output into a stored result. Types the model generates
 //! directly against their JSON Schema ([`TicketAnalysis`], [`SegmentStrategies`],
-//! [`MarketingStrategy`], [`crate::ReviewThemes`], [`crate::RecommendationDraft`]) have closed
+//! [`MarketingStrategy`], [`crate::RecommendationDraft`]) have closed
 //! schemas: every property required, `"additionalProperties": false`, list lengths bounded.
 //!
 //! Every result records the [`PROMPT_VERSION`] it was produced
@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::aspects::ReviewAspect;
 use crate::churn::ChurnRisk;
 use crate::enums::{Channel, InteractionType, Urgency};
 use crate::error::{Result, SchemaError};
@@ -52,8 +53,13 @@ pub struct ReviewAnalysis {
     pub sentiment_score: f64,
     /// One sentence.
     pub summary: String,
-    /// At most 3, normalised.
+    /// At most 3, normalised: the phrases of [`aspects`](Self::aspects) when the analysis
+    /// quoted them (then each occurs verbatim in the review).
     pub themes: Vec<String>,
+    /// Each theme with its category and polarity (empty for results built from bare theme
+    /// labels, [`ReviewAnalysis::new`]).
+    #[serde(default)]
+    pub aspects: Vec<ReviewAspect>,
     /// The prompt set used.
     pub prompt_version: String,
     /// Whether a person should check it.
@@ -75,6 +81,7 @@ impl ReviewAnalysis {
             sentiment_score: sentiment.score(),
             summary: util::collapse_whitespace(&summary),
             themes: normalize_themes(themes),
+            aspects: Vec::new(),
             prompt_version: PROMPT_VERSION.to_string(),
             human_review: assess(&ReviewSignals {
                 sentiment_score: Some(sentiment.score()),
@@ -84,11 +91,45 @@ impl ReviewAnalysis {
         }
     }
 
-    /// Write the result into the review's `sentiment`, `ai_summary` and `key_themes`.
+    /// Assemble from quoted aspects: the themes are their phrases (case-insensitive duplicates
+    /// dropped, at most [`crate::themes::MAX_THEMES`]).
+    ///
+    /// ```
+    /// use steadytext_schema::{aspects::{ReviewAspect, CategorisedBy}, Polarity, ReviewAnalysis, ReviewSentiment};
+    /// let aspect = ReviewAspect {
+    ///     phrase: "Broke after a week".into(), category: "defects_durability".into(),
+    ///     polarity: Polarity::Negative, categorised_by: CategorisedBy::Phrase,
+    /// };
+    /// let a = ReviewAnalysis::from_aspects(ReviewSentiment::Negative, "Broke after a week.".into(), vec![aspect], None);
+    /// assert_eq!(a.themes, ["Broke after a week"]);
+    /// assert_eq!(a.aspects[0].category, "defects_durability");
+    /// ```
+    pub fn from_aspects(
+        sentiment: ReviewSentiment,
+        summary: String,
+        aspects: Vec<ReviewAspect>,
+        choice_margin: Option<f64>,
+    ) -> Self {
+        let mut seen = std::collections::HashSet::new();
+        let aspects: Vec<ReviewAspect> = aspects
+            .into_iter()
+            .filter(|a| seen.insert(util::collapse_whitespace(&a.phrase).to_lowercase()))
+            .take(crate::themes::MAX_THEMES)
+            .collect();
+        let themes = aspects.iter().map(|a| a.phrase.clone()).collect();
+        Self {
+            aspects,
+            ..Self::new(sentiment, summary, themes, choice_margin)
+        }
+    }
+
+    /// Write the result into the review's `sentiment`, `ai_summary`, `key_themes` and
+    /// `review_aspects`.
     pub fn apply_to(&self, review: &mut ProductReview) {
         review.sentiment = Some(self.sentiment);
         review.ai_summary = Some(self.summary.clone());
         review.key_themes = Some(self.themes.clone());
+        review.review_aspects = Some(self.aspects.clone());
     }
 
     /// The interaction the seed logs for an analysed review: type `review`, channel `web`, the
@@ -103,6 +144,7 @@ impl ReviewAnalysis {
                 "rating": review.rating,
                 "product_id": review.product_id,
                 "themes": self.themes,
+                "aspects": self.aspects,
             }),
             sentiment_score: Some(self.sentiment_score),
         }
@@ -505,7 +547,6 @@ mod tests {
         let schemas = [
             schemars::schema_for!(TicketAnalysis),
             schemars::schema_for!(SegmentStrategies),
-            schemars::schema_for!(crate::ReviewThemes),
             schemars::schema_for!(crate::RecommendationDraft),
         ];
         for schema in schemas {

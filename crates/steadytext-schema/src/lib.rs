@@ -13,7 +13,8 @@
 //! | [`churn`] | the churn-risk formula, defined for missing data ([`churn_risk`], [`ChurnRisk`]) |
 //! | [`status`] | the dashboard's customer status ([`customer_status`], [`CustomerSnapshot`]) |
 //! | [`segments`], [`executive`] | per-segment and company-wide aggregates |
-//! | [`themes`] | [`normalize_themes`] and the [`ReviewThemes`] generation type |
+//! | [`themes`] | [`normalize_themes`] |
+//! | [`aspects`] | review themes as quoted, categorised aspects with a polarity ([`aspects::ReviewAspect`]) |
 //! | [`quote`] | the phrases of an input a quote may be ([`quote::quotable_spans`]) |
 //! | [`taxonomy`] | the feedback categories themes and tickets are filed under ([`taxonomy::Taxonomy`]) |
 //! | [`privacy`] | [`redact`] and [`Redactor`]: no PII reaches a prompt |
@@ -37,7 +38,7 @@
 //!     rating: Some(Rating::new(1)?), title: Some("Very disappointed".into()),
 //!     review_text: Some("Broke after one week. Reach me at john.doe@email.com".into()),
 //!     verified_purchase: true, helpful_count: 0, ai_summary: None, sentiment: None,
-//!     key_themes: None, created_at: Utc::now(),
+//!     key_themes: None, review_aspects: None, created_at: Utc::now(),
 //! };
 //!
 //! // 1. Prompts: PII-free, versioned.
@@ -109,8 +110,8 @@
 //!    [`ExecutiveStats::from_records`]).
 //! 7. **Comma-splitting themes.** `string_to_array(steadytext_generate(...), ', ')` breaks on
 //!    any other separator, newline, numbering or trailing sentence the model writes, and yields
-//!    empty or duplicate themes. Themes are generated as constrained JSON ([`ReviewThemes`]) and
-//!    normalised ([`normalize_themes`]).
+//!    empty or duplicate themes. Themes are phrases quoted from the review, generated as constrained JSON
+//!    ([`aspects`]) and normalised ([`normalize_themes`]).
 //! 8. **The JSON "schemas" constrain nothing.** Both `steadytext_generate_json` calls pass a
 //!    bare map of property names (`{"urgency": {...}, ...}`) instead of
 //!    `{"type": "object", "properties": {...}, "required": [...]}`, so any JSON validates, and
@@ -143,6 +144,7 @@
 
 pub mod analysis;
 pub mod analysis_types;
+pub mod aspects;
 pub mod churn;
 pub mod enums;
 pub mod error;
@@ -189,4 +191,4 @@ pub use segments::SegmentStats;
 pub use sentiment::{Polarity, ReviewSentiment, SentimentBucket, TicketSentiment};
 pub use sentiment_model::SentimentModel;
 pub use status::{customer_status, CustomerSnapshot};
-pub use themes::{normalize_themes, ReviewThemes};
+pub use themes::normalize_themes;

@@ -50,7 +50,7 @@ use crate::status::{CustomerSnapshot, ISSUE_WINDOW_DAYS, SENTIMENT_WINDOW_DAYS};
 use crate::util::{self, count, fixed};
 
 /// The version of the whole prompt set. Bump it whenever any template's text changes.
-pub const PROMPT_VERSION: &str = "ci-prompts/1";
+pub const PROMPT_VERSION: &str = "ci-prompts/2";
 
 /// Free text longer than this many characters is cut (before redaction, between words).
 pub const MAX_FREE_TEXT_CHARS: usize = 2000;
@@ -64,10 +64,14 @@ closed_set! {
     pub enum PromptKind ("prompt kind") {
         /// Five-way review sentiment; answered by a choice over [`ReviewSentiment::LABELS`].
         ReviewSentiment => "review_sentiment",
-        /// One-sentence review summary; free text.
+        /// One-sentence abstractive review summary; free text. [`crate::Analyst::review`] does
+        /// not use it: its summary is quoted ([`crate::quote::summary_sentence`]).
         ReviewSummary => "review_summary",
-        /// Review themes; JSON [`crate::ReviewThemes`].
+        /// Review themes quoted from the review with a polarity each; JSON
+        /// [`crate::aspects::QuotedThemes`] under [`crate::aspects::quoted_themes_schema`].
         ReviewThemes => "review_themes",
+        /// The category of one quoted theme; answered by a choice over the taxonomy's labels.
+        ReviewCategory => "review_category",
         /// Ticket analysis; JSON [`crate::TicketAnalysis`].
         TicketAnalysis => "ticket_analysis",
         /// Retention strategy for an at-risk customer; free text.
@@ -90,9 +94,9 @@ impl PromptKind {
     /// syntax for structured answers, `None` for the choice (nothing is generated freely).
     pub fn max_tokens(self) -> Option<u32> {
         Some(match self {
-            Self::ReviewSentiment => return None,
+            Self::ReviewSentiment | Self::ReviewCategory => return None,
             Self::ReviewSummary => 50,
-            Self::ReviewThemes => 48,
+            Self::ReviewThemes => 64,
             Self::TicketAnalysis => 256,
             Self::RetentionStrategy => 150,
             Self::SegmentProfile => 200,
@@ -301,15 +305,43 @@ impl PromptBuilder {
         )
     }
 
-    /// Up to three themes of a review, generated as [`crate::ReviewThemes`] JSON.
+    /// Up to three themes of a review, each quoted from it, generated as [`crate::aspects::QuotedThemes`] JSON (the phrases constrained to the
+    /// review's [`quotable_spans`](crate::quote::quotable_spans)).
     pub fn review_themes(&self, review: &ReviewInput<'_>) -> Prompt {
         Prompt::new(
             PromptKind::ReviewThemes,
             format!(
-                "List up to 3 key themes of this customer review, each a short phrase of one to three words.\n{}",
+                "Quote up to 3 key phrases from this customer review that say what the customer liked or disliked.\n{}",
                 self.review_body(review)
             ),
         )
+    }
+
+    /// The category of `phrase`, quoted from `review`, answered by a choice over `labels` (a
+    /// [`crate::taxonomy::Taxonomy`]'s).
+    pub fn review_category(
+        &self,
+        review: &ReviewInput<'_>,
+        phrase: &str,
+        labels: &[&str],
+    ) -> Prompt {
+        let phrase = self.short(phrase).unwrap_or_default();
+        Prompt::new(
+            PromptKind::ReviewCategory,
+            format!(
+                "Which topic is the phrase \"{phrase}\" of this customer review about? Answer with one of: {}.\n{}\nTopic:",
+                labels.join(", "),
+                self.review_body(review)
+            ),
+        )
+    }
+
+    /// The review's title and text as prompts show them (redacted, cut): what quotes are
+    /// taken from.
+    pub fn review_quotable(&self, review: &ReviewInput<'_>) -> (Option<String>, Option<String>) {
+        let title = review.title.and_then(|t| self.short(t));
+        let text = Some(self.text(review.text, MAX_FREE_TEXT_CHARS)).filter(|t| !t.is_empty());
+        (title, text)
     }
 
     /// Analysis of a support ticket, generated as [`crate::TicketAnalysis`] JSON.
@@ -371,6 +403,16 @@ impl PromptBuilder {
             }
             if let Some(themes) = self.list(&stats.common_themes) {
                 facts.push_str(&format!(" Common review themes: {themes}."));
+            }
+            if !stats.topics.is_empty() {
+                let taxonomy = crate::taxonomy::Taxonomy::default();
+                let topics: Vec<String> = stats
+                    .topics
+                    .iter()
+                    .take(MAX_LISTED_THEMES)
+                    .map(|t| t.phrase(&taxonomy))
+                    .collect();
+                facts.push_str(&format!(" Review topics: {}.", topics.join("; ")));
             }
             if !stats.interaction_types.is_empty() {
                 let types: Vec<&str> = stats.interaction_types.iter().map(|t| t.as_str()).collect();

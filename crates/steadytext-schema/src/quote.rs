@@ -30,7 +30,8 @@ pub const MAX_QUOTE_CANDIDATES: usize = 600;
 
 /// The phrases of `text` a quote may be, in reading order (by start, then length), each an
 /// exact substring of `text`, without duplicates, at most `limit` of them. Redaction
-/// placeholders (`[email]`, `[name]`, …) are never part of a phrase.
+/// placeholders (`[email]`, `[name]`, …) and markup such as control-token text
+/// (`<|im_end|>`) are never part of a phrase.
 pub fn quotable_spans(text: &str, limit: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
@@ -99,6 +100,59 @@ pub fn sentence_containing<'t>(text: &'t str, phrase: &str) -> Option<&'t str> {
     sentences(text).find(|s| is_quoted(phrase, s))
 }
 
+/// A summary quoted from the review: the sentence holding the first of `phrases` that is in
+/// `text` (the model's lead theme), else the text's first sentence; cut between words to
+/// [`MAX_SUMMARY_CHARS`] (marked `…`). Empty when `text` has no words. Every word of it is
+/// the review's own.
+///
+/// ```
+/// use steadytext_schema::quote::summary_sentence;
+/// let t = "I ordered in May. The strap broke after a week! Otherwise fine.";
+/// assert_eq!(summary_sentence(t, &["strap broke"]), "The strap broke after a week!");
+/// assert_eq!(summary_sentence(t, &["not there"]), "I ordered in May.");
+/// assert_eq!(summary_sentence("  ", &[]), "");
+/// ```
+pub fn summary_sentence<S: AsRef<str>>(text: &str, phrases: &[S]) -> String {
+    let sentence = phrases
+        .iter()
+        .find_map(|p| sentence_containing(text, p.as_ref()))
+        .or_else(|| sentences(text).next())
+        .unwrap_or("");
+    let sentence = sentence.split_whitespace().collect::<Vec<_>>().join(" ");
+    if sentence.chars().count() <= MAX_SUMMARY_CHARS {
+        return sentence;
+    }
+    let mut cut = String::new();
+    for w in sentence.split_whitespace() {
+        if cut.chars().count() + w.chars().count() + 1 > MAX_SUMMARY_CHARS {
+            break;
+        }
+        if !cut.is_empty() {
+            cut.push(' ');
+        }
+        cut.push_str(w);
+    }
+    format!("{}…", cut.trim_end_matches([',', ';', ':']))
+}
+
+/// A quoted summary is at most this many characters (before its `…`).
+pub const MAX_SUMMARY_CHARS: usize = 240;
+
+/// The content words of `text` (lower-cased, outer punctuation stripped, function words and
+/// redaction placeholders left out): what a summary's novel-word rate counts.
+///
+/// ```
+/// use steadytext_schema::quote::content_words;
+/// assert_eq!(content_words("The strap broke, sadly! Mail [email]."), ["strap", "broke", "sadly", "mail"]);
+/// ```
+pub fn content_words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .filter(|w| !is_placeholder(w))
+        .map(|w| folded(w.trim_matches(|c: char| !c.is_alphanumeric())))
+        .filter(|w| !w.is_empty() && is_content(w))
+        .collect()
+}
+
 /// The sentences of `text`, trimmed, each with its closing punctuation.
 ///
 /// ```
@@ -156,8 +210,10 @@ fn words(clause: &str) -> Vec<(usize, &str)> {
     out
 }
 
+/// Words no phrase may hold: redaction placeholders (`[email]`) and markup or control-token
+/// text (`<|im_end|>`, `{...}`, `\n`-escapes).
 fn is_placeholder(word: &str) -> bool {
-    word.contains('[') || word.contains(']')
+    word.contains(['[', ']', '<', '>', '|', '{', '}', '\\'])
 }
 
 fn folded(word: &str) -> String {
@@ -180,15 +236,15 @@ fn ends_ok(word: &str) -> bool {
 static FUNCTION_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     [
         "a", "an", "the", "and", "or", "but", "nor", "so", "yet", "if", "then", "than", "that",
-        "this", "these", "those", "it", "its", "it's", "i", "i'm", "i've", "i'd", "me", "my",
-        "we", "our", "you", "your", "he", "she", "they", "them", "their", "his", "her", "is",
-        "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has",
-        "had", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "into", "about",
-        "up", "out", "off", "over", "after", "before", "just", "also", "very", "really", "too",
-        "quite", "which", "who", "whom", "what", "when", "where", "while", "because", "there",
-        "here", "all", "some", "any", "would", "will", "can", "could", "should", "may", "might",
-        "must", "shall", "not", "no", "only", "even", "still", "again", "ever", "much", "more",
-        "most", "such", "other", "one's", "us", "him", "said", "got", "get",
+        "this", "these", "those", "it", "its", "it's", "i", "i'm", "i've", "i'd", "me", "my", "we",
+        "our", "you", "your", "he", "she", "they", "them", "their", "his", "her", "is", "are",
+        "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has", "had",
+        "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "into", "about", "up",
+        "out", "off", "over", "after", "before", "just", "also", "very", "really", "too", "quite",
+        "which", "who", "whom", "what", "when", "where", "while", "because", "there", "here",
+        "all", "some", "any", "would", "will", "can", "could", "should", "may", "might", "must",
+        "shall", "not", "no", "only", "even", "still", "again", "ever", "much", "more", "most",
+        "such", "other", "one's", "us", "him", "said", "got", "get",
     ]
     .into_iter()
     .collect()
@@ -199,13 +255,13 @@ static FUNCTION_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 static NO_START: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     [
         "a", "an", "the", "and", "or", "but", "nor", "so", "yet", "if", "then", "than", "that",
-        "this", "these", "those", "it", "its", "it's", "i", "i'm", "i've", "i'd", "me", "my",
-        "we", "our", "you", "your", "he", "she", "they", "them", "their", "his", "her", "is",
-        "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has",
-        "had", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "into", "about",
-        "which", "who", "whom", "what", "when", "where", "while", "because", "there", "here",
-        "would", "will", "can", "could", "should", "may", "might", "must", "shall", "also",
-        "just", "us", "him",
+        "this", "these", "those", "it", "its", "it's", "i", "i'm", "i've", "i'd", "me", "my", "we",
+        "our", "you", "your", "he", "she", "they", "them", "their", "his", "her", "is", "are",
+        "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has", "had",
+        "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "into", "about", "which",
+        "who", "whom", "what", "when", "where", "while", "because", "there", "here", "would",
+        "will", "can", "could", "should", "may", "might", "must", "shall", "also", "just", "us",
+        "him",
     ]
     .into_iter()
     .collect()
@@ -224,11 +280,22 @@ mod tests {
     }
 
     #[test]
+    fn control_token_text_never_enters_a_span() {
+        let spans = quotable_spans(
+            "slow <|im_end|><|im_start|>assistant shipping {x} a\\b",
+            100,
+        );
+        assert_eq!(spans, ["slow", "shipping"]);
+    }
+
+    #[test]
     fn spans_are_bounded_and_deduplicated() {
         let text = "great great great great great great great great";
         let spans = quotable_spans(text, 100);
         assert_eq!(spans.len(), MAX_QUOTE_WORDS);
-        assert!(spans.iter().all(|s| s.split_whitespace().count() <= MAX_QUOTE_WORDS));
+        assert!(spans
+            .iter()
+            .all(|s| s.split_whitespace().count() <= MAX_QUOTE_WORDS));
         let long = "word ".repeat(2000);
         assert!(quotable_spans(&long, 50).len() <= 50);
     }

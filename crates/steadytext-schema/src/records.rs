@@ -268,6 +268,10 @@ pub struct ProductReview {
     pub sentiment: Option<ReviewSentiment>,
     /// `key_themes TEXT[]`: at most 3, normalised (see [`crate::themes`]).
     pub key_themes: Option<Vec<String>>,
+    /// `review_aspects JSONB` (migration 0005): each theme with its taxonomy category and
+    /// polarity ([`crate::aspects`]).
+    #[serde(default)]
+    pub review_aspects: Option<Vec<crate::aspects::ReviewAspect>>,
     /// `created_at TIMESTAMPTZ DEFAULT NOW()`.
     pub created_at: DateTime<Utc>,
 }

@@ -61,6 +61,7 @@ pub fn seed_sample(now: DateTime<Utc>) -> SampleData {
         ai_summary: None,
         sentiment: None,
         key_themes: None,
+        review_aspects: None,
         created_at: now,
     };
     let ticket =

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::aspects::{count_topics, TopicCount};
 use crate::enums::InteractionType;
 use crate::records::{Customer, CustomerInteraction, ProductReview};
 use crate::sentiment::{average_sentiment, SentimentBucket};
@@ -36,6 +37,10 @@ pub struct SegmentStats {
     /// The segment's review themes, most frequent first (ties alphabetical, case-insensitive
     /// duplicates merged). The seed computed this and then dropped it.
     pub common_themes: Vec<String>,
+    /// The segment's review aspects counted by taxonomy category and polarity, most
+    /// mentioned first ([`crate::aspects::count_topics`]).
+    #[serde(default)]
+    pub topics: Vec<TopicCount>,
 }
 
 impl SegmentStats {
@@ -94,6 +99,11 @@ impl SegmentStats {
                     .filter_map(|r| r.rating.map(|x| f64::from(x.get()))),
             ),
             common_themes: common_themes(its_reviews.iter().copied()),
+            topics: count_topics(
+                its_reviews
+                    .iter()
+                    .flat_map(|r| r.review_aspects.iter().flatten()),
+            ),
         }
     }
 }
@@ -173,6 +183,7 @@ mod tests {
             ai_summary: None,
             sentiment: None,
             key_themes: Some(themes.iter().map(|t| t.to_string()).collect()),
+            review_aspects: None,
             created_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
         }
     }

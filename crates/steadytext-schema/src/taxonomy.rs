@@ -177,81 +177,194 @@ impl Default for Taxonomy {
                     "defects_durability",
                     "defects & durability",
                     &[
-                        "broke", "broken", "break", "defect", "faulty", "stopped working",
-                        "stop working", "not working", "doesn't work", "does not work",
-                        "didn't work", "dead", "crack", "tore", "torn", "ripped", "fell apart",
-                        "malfunction", "durab", "flimsy", "wore out", "worn", "leak", "died",
-                        "damaged", "fails", "failed",
+                        "broke",
+                        "broken",
+                        "break",
+                        "defect",
+                        "faulty",
+                        "stopped working",
+                        "stop working",
+                        "not working",
+                        "doesn't work",
+                        "does not work",
+                        "didn't work",
+                        "dead",
+                        "crack",
+                        "tore",
+                        "torn",
+                        "ripped",
+                        "fell apart",
+                        "malfunction",
+                        "durab",
+                        "flimsy",
+                        "wore out",
+                        "worn",
+                        "leak",
+                        "died",
+                        "damaged",
+                        "fails",
+                        "failed",
                     ],
                 ),
                 c(
                     "shipping_delivery",
                     "shipping & delivery",
                     &[
-                        "ship", "deliver", "arriv", "late", "courier", "tracking", "transit",
-                        "dispatch", "lost in", "never came", "never received", "postage",
-                        "carrier", "days to", "weeks to",
+                        "ship",
+                        "deliver",
+                        "arriv",
+                        "late",
+                        "courier",
+                        "tracking",
+                        "transit",
+                        "dispatch",
+                        "lost in",
+                        "never came",
+                        "never received",
+                        "postage",
+                        "carrier",
+                        "days to",
+                        "weeks to",
                     ],
                 ),
                 c(
                     "packaging",
                     "packaging",
-                    &["packag", "box", "boxes", "cardboard", "wrap", "packed", "seal", "parcel"],
+                    &[
+                        "packag",
+                        "box",
+                        "boxes",
+                        "cardboard",
+                        "wrap",
+                        "packed",
+                        "seal",
+                        "parcel",
+                    ],
                 ),
                 c(
                     "returns_refunds",
                     "returns & refunds",
-                    &["refund", "return", "exchange", "replacement", "money back", "warrant"],
+                    &[
+                        "refund",
+                        "return",
+                        "exchange",
+                        "replacement",
+                        "money back",
+                        "warrant",
+                    ],
                 ),
                 c(
                     "billing_payment",
                     "billing & payment",
                     &[
-                        "bill", "charge", "payment", "invoice", "card", "paid", "pay",
-                        "subscription", "double charged", "overcharg",
+                        "bill",
+                        "charge",
+                        "payment",
+                        "invoice",
+                        "card",
+                        "paid",
+                        "pay",
+                        "subscription",
+                        "double charged",
+                        "overcharg",
                     ],
                 ),
                 c(
                     "price_value",
                     "price & value",
                     &[
-                        "price", "pric", "cost", "expensive", "cheap", "value", "worth",
-                        "money", "afford", "overpriced", "bargain", "deal",
+                        "price",
+                        "pric",
+                        "cost",
+                        "expensive",
+                        "cheap",
+                        "value",
+                        "worth",
+                        "money",
+                        "afford",
+                        "overpriced",
+                        "bargain",
+                        "deal",
                     ],
                 ),
                 c(
                     "customer_service",
                     "customer service",
                     &[
-                        "support", "service", "staff", "agent", "representative",
-                        "helpdesk", "help desk", "respon", "rude", "helpful", "unhelpful",
-                        "call center", "customer care", "contacted", "email back",
+                        "support",
+                        "service",
+                        "staff",
+                        "agent",
+                        "representative",
+                        "helpdesk",
+                        "help desk",
+                        "respon",
+                        "rude",
+                        "helpful",
+                        "unhelpful",
+                        "call center",
+                        "customer care",
+                        "contacted",
+                        "email back",
                     ],
                 ),
                 c(
                     "account_access",
                     "account & access",
                     &[
-                        "account", "login", "log in", "password", "sign in", "signin",
-                        "locked out", "access", "two-factor", "verification",
+                        "account",
+                        "login",
+                        "log in",
+                        "password",
+                        "sign in",
+                        "signin",
+                        "locked out",
+                        "access",
+                        "two-factor",
+                        "verification",
                     ],
                 ),
                 c(
                     "technical_issue",
                     "technical issue",
                     &[
-                        "outage", "down", "crash", "error", "bug", "app", "website", "site",
-                        "server", "update", "software", "firmware", "connect", "sync", "wifi",
-                        "bluetooth", "install",
+                        "outage",
+                        "down",
+                        "crash",
+                        "error",
+                        "bug",
+                        "app",
+                        "website",
+                        "site",
+                        "server",
+                        "update",
+                        "software",
+                        "firmware",
+                        "connect",
+                        "sync",
+                        "wifi",
+                        "bluetooth",
+                        "install",
                     ],
                 ),
                 c(
                     "usability",
                     "usability",
                     &[
-                        "easy", "simple", "intuitive", "confusing", "complicated", "hard to",
-                        "difficult", "instructions", "setup", "set up", "assemble", "assembly",
-                        "user-friendly", "to use",
+                        "easy",
+                        "simple",
+                        "intuitive",
+                        "confusing",
+                        "complicated",
+                        "hard to",
+                        "difficult",
+                        "instructions",
+                        "setup",
+                        "set up",
+                        "assemble",
+                        "assembly",
+                        "user-friendly",
+                        "to use",
                     ],
                 ),
                 c(
@@ -263,9 +376,27 @@ impl Default for Taxonomy {
                     "product_quality",
                     "product quality",
                     &[
-                        "quality", "material", "build", "made", "design", "sturdy", "solid",
-                        "comfortable", "comfort", "perform", "sound", "battery", "screen",
-                        "taste", "smell", "color", "colour", "look", "feel", "works", "product",
+                        "quality",
+                        "material",
+                        "build",
+                        "made",
+                        "design",
+                        "sturdy",
+                        "solid",
+                        "comfortable",
+                        "comfort",
+                        "perform",
+                        "sound",
+                        "battery",
+                        "screen",
+                        "taste",
+                        "smell",
+                        "color",
+                        "colour",
+                        "look",
+                        "feel",
+                        "works",
+                        "product",
                         "feature",
                     ],
                 ),
@@ -295,11 +426,17 @@ mod tests {
             Err(TaxonomyError::TooFew)
         );
         assert!(matches!(
-            Taxonomy::new(vec![Category::new("a", "A", &[]), Category::new("a", "B", &[])]),
+            Taxonomy::new(vec![
+                Category::new("a", "A", &[]),
+                Category::new("a", "B", &[])
+            ]),
             Err(TaxonomyError::Duplicate(_))
         ));
         assert!(matches!(
-            Taxonomy::new(vec![Category::new("a", "A", &[]), Category::new("b", "a", &[])]),
+            Taxonomy::new(vec![
+                Category::new("a", "A", &[]),
+                Category::new("b", "a", &[])
+            ]),
             Err(TaxonomyError::Duplicate(_))
         ));
     }
@@ -307,14 +444,23 @@ mod tests {
     #[test]
     fn keywords_match_word_starts_folded() {
         let t = Taxonomy::default();
-        assert_eq!(t.match_keywords("LIVRAISON", "").map(|c| c.key.as_str()), None);
+        assert_eq!(
+            t.match_keywords("LIVRAISON", "").map(|c| c.key.as_str()),
+            None
+        );
         assert_eq!(
             t.match_keywords("Shipping was slow", "").unwrap().key,
             "shipping_delivery"
         );
         // "rebuild" does not begin with "build"; "unhelpful" matches its own keyword.
-        assert_eq!(t.match_keywords("rebuild", "").map(|c| c.key.as_str()), None);
-        assert_eq!(t.match_keywords("unhelpful", "").unwrap().key, "customer_service");
+        assert_eq!(
+            t.match_keywords("rebuild", "").map(|c| c.key.as_str()),
+            None
+        );
+        assert_eq!(
+            t.match_keywords("unhelpful", "").unwrap().key,
+            "customer_service"
+        );
         // Multi-word keywords need their words in a row.
         assert_eq!(
             t.match_keywords("it stopped working", "").unwrap().key,

@@ -1,13 +1,10 @@
 //! Review themes and ticket tags: short labels, normalised.
 //!
-//! In our design themes come from constrained JSON ([`ReviewThemes`], generated against its
-//! schema), not from splitting free text on `", "` as the seed does. Whatever the model returns
-//! is still normalised with [`normalize_themes`] before it is stored.
+//! In our design themes are phrases quoted from the review ([`crate::aspects`], generated
+//! against an `enum` of the review's own phrases), not free text split on `", "` as the seed
+//! does. Labels are still normalised with [`normalize_themes`] before they are stored.
 
 use std::collections::HashSet;
-
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use crate::util;
 
@@ -15,29 +12,6 @@ use crate::util;
 pub const MAX_THEMES: usize = 3;
 /// At most this many tags per ticket analysis.
 pub const MAX_TAGS: usize = 5;
-
-/// What the review-themes generation returns: `{"themes": [...]}` with at most 3 items.
-///
-/// ```
-/// let schema = serde_json::to_value(schemars::schema_for!(steadytext_schema::ReviewThemes)).unwrap();
-/// assert_eq!(schema["properties"]["themes"]["maxItems"], 3);
-/// assert_eq!(schema["additionalProperties"], false);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(description = "Up to three key themes of a customer review.")]
-pub struct ReviewThemes {
-    /// Up to three short theme phrases.
-    #[schemars(length(max = 3), inner(length(min = 1, max = 40)))]
-    pub themes: Vec<String>,
-}
-
-impl ReviewThemes {
-    /// The themes, normalised with [`normalize_themes`].
-    pub fn normalized(self) -> Vec<String> {
-        normalize_themes(self.themes)
-    }
-}
 
 /// Normalise theme labels: trim, collapse inner whitespace, drop empties, drop case-insensitive
 /// duplicates (the first spelling wins), keep at most [`MAX_THEMES`], in the given order.

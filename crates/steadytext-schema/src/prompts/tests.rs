@@ -20,6 +20,7 @@ fn seed_review(id: i32, customer: i32, rating: u8, title: &str, text: &str) -> P
         ai_summary: None,
         sentiment: None,
         key_themes: None,
+        review_aspects: None,
         created_at: Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap(),
     }
 }
@@ -64,6 +65,7 @@ fn sample_segment() -> SegmentStats {
         review_count: 40,
         avg_rating: Some(4.25),
         common_themes: vec!["quality".into(), "customer service".into()],
+        topics: vec![],
     }
 }
 
@@ -102,7 +104,8 @@ fn review_prompts() {
     assert_eq!(
         b.review_themes(&input).text,
         format!(
-            "List up to 3 key themes of this customer review, each a short phrase of one to three words.\n\
+            "Quote up to 3 key phrases from this customer review that say what the customer liked or \
+             disliked.\n\
              Title: Excellent product!\nReview: {EXCELLENT}"
         )
     );
@@ -259,10 +262,13 @@ fn every_kind_has_a_version_and_a_budget_rule() {
     for kind in PromptKind::ALL {
         assert_eq!(
             kind.max_tokens().is_none(),
-            *kind == PromptKind::ReviewSentiment
+            matches!(
+                *kind,
+                PromptKind::ReviewSentiment | PromptKind::ReviewCategory
+            )
         );
     }
-    assert_eq!(PROMPT_VERSION, "ci-prompts/1");
+    assert_eq!(PROMPT_VERSION, "ci-prompts/2");
 }
 
 #[test]
