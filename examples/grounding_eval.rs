@@ -168,7 +168,7 @@ impl TextTally {
 
 /// Reviews per second of each method, uncached, 8 in flight.
 async fn speed(texts: &[String]) -> Result<()> {
-    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    use futures_util::stream::{self, TryStreamExt};
     let backend = Engine::builder().build_shared_backend()?;
     let engine = Engine::new(backend, steadytext_core::Cache::disabled());
     let analyst = Analyst::new(&engine);

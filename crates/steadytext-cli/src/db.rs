@@ -262,15 +262,6 @@ fn bulk_pool_size(concurrency: usize) -> u32 {
     (concurrency.clamp(1, 32) as u32) + 4
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn pool_sizes_do_not_overflow() {
-        assert_eq!(super::bulk_pool_size(usize::MAX), 36);
-        assert_eq!(super::bulk_pool_size(0), 5);
-    }
-}
-
 /// `steadytext queue drain`: the queued analyses, batched, with progress.
 async fn drain(cli: &Cli, args: &DrainArgs) -> Result<()> {
     let store = connect(&args.db, bulk_pool_size(args.concurrency)).await?;
@@ -439,4 +430,13 @@ async fn demo_report(
         started.elapsed().as_secs_f64()
     ));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pool_sizes_do_not_overflow() {
+        assert_eq!(super::bulk_pool_size(usize::MAX), 36);
+        assert_eq!(super::bulk_pool_size(0), 5);
+    }
 }

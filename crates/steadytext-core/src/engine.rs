@@ -436,6 +436,8 @@ impl Engine {
 /// reverse).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
+// Built once per engine; boxing the HTTP variant would only complicate the public API.
+#[allow(clippy::large_enum_variant)]
 pub enum BackendConfig {
     /// A GGUF model run in-process ([`LocalBackend`]; the builder's model options apply).
     #[default]

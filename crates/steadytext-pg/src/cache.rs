@@ -187,7 +187,7 @@ impl CacheStore for PgCache {
         .await
         .map_err(store_error)?;
         let writes = writes.map_or(0, |(w,)| w.max(0) as u64);
-        if writes > 0 && writes % self.evict_every == 0 {
+        if writes > 0 && writes.is_multiple_of(self.evict_every) {
             self.evict(self.max_entries, false).await?;
         }
         Ok(())

@@ -467,7 +467,10 @@ fn out_of_memory() -> Error {
     Error::Inference("out of memory".into())
 }
 
-fn permanent_errors() -> Vec<(&'static str, fn() -> Error)> {
+/// A named way to make an error.
+type ErrorCase = (&'static str, fn() -> Error);
+
+fn permanent_errors() -> Vec<ErrorCase> {
     vec![
         ("unsupported", unsupported as fn() -> Error),
         ("context overflow", context_overflow as fn() -> Error),

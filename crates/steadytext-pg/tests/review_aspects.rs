@@ -74,7 +74,7 @@ async fn migrate_seeds_the_default_taxonomy_once(pool: PgPool) {
         n - 1
     );
     let mut conn = pool.acquire().await.unwrap();
-    let t = steadytext_pg::taxonomy::load(&mut *conn).await.unwrap();
+    let t = steadytext_pg::taxonomy::load(&mut conn).await.unwrap();
     assert!(t.get("packaging").is_none() && t.get("shipping_delivery").is_some());
     // A taxonomy of one category is refused with a typed error, not used.
     exec(
@@ -82,7 +82,7 @@ async fn migrate_seeds_the_default_taxonomy_once(pool: PgPool) {
         "DELETE FROM steadytext_taxonomy WHERE key <> 'other'",
     )
     .await;
-    let err = steadytext_pg::taxonomy::load(&mut *conn).await.unwrap_err();
+    let err = steadytext_pg::taxonomy::load(&mut conn).await.unwrap_err();
     assert!(err.to_string().contains("steadytext_taxonomy"), "{err}");
 }
 
@@ -116,7 +116,7 @@ async fn analysed_reviews_store_quoted_categorised_aspects(pool: PgPool) {
     )
     .await;
     assert_eq!(mentions, stored.len() as i64);
-    let stats = aggregates::segment_stats(&mut *conn).await.unwrap();
+    let stats = aggregates::segment_stats(&mut conn).await.unwrap();
     let premium = stats.iter().find(|s| s.segment_name == "premium").unwrap();
     let total: u64 = premium.topics.iter().map(|t| t.total()).sum();
     assert_eq!(total, stored.len() as u64, "{premium:?}");

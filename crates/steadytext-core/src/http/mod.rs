@@ -73,7 +73,7 @@ pub struct HttpBackend {
 impl std::fmt::Debug for HttpBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpBackend")
-            .field("base_url", &self.transport.base_url())
+            .field("base_url", &self.transport.shown_url())
             .field("identity", &self.identity)
             .finish()
     }
@@ -131,7 +131,7 @@ impl HttpBackend {
             (None, None) => None,
         };
         let identity = info.identity();
-        tracing::info!(base_url = transport.base_url(), %identity, "connected to inference server");
+        tracing::info!(base_url = transport.shown_url(), %identity, "connected to inference server");
         Ok(Self {
             transport,
             info,
@@ -149,11 +149,11 @@ impl HttpBackend {
 
     /// The server's base URL (normalised, any password redacted).
     pub fn base_url(&self) -> &str {
-        self.transport.base_url()
+        self.transport.shown_url()
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{}", self.transport.base_url(), path)
+        format!("{}{}", self.transport.shown_url(), path)
     }
 
     /// The prompt as it goes on the wire, checked to fit (see [`HttpBackend::check_fits`]).
@@ -191,7 +191,7 @@ impl HttpBackend {
                     let (tokens, parsed_control) = self.tokenize(t, first, false).await?;
                     if parsed_control {
                         tracing::warn!(
-                            base_url = self.transport.base_url(),
+                            base_url = self.transport.shown_url(),
                             "the server parsed control tokens despite parse_special: false; \
                              sending the untrusted text with its markers broken"
                         );
@@ -340,7 +340,7 @@ impl Backend for HttpBackend {
             Some(t) => t.render_user(user),
             None => Err(Error::Template(format!(
                 "{} reports no chat template: set HttpConfig::chat_template, or send raw prompts",
-                self.transport.base_url()
+                self.transport.shown_url()
             ))),
         }
     }
@@ -369,7 +369,7 @@ impl Backend for HttpBackend {
         if self.info.kind != ServerKind::LlamaServer {
             return Err(Error::Unsupported(format!(
                 "next-token log-probabilities over {} (an {} server)",
-                self.transport.base_url(),
+                self.transport.shown_url(),
                 self.info.kind.name()
             )));
         }

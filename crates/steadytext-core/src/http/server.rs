@@ -116,7 +116,7 @@ fn names_model(requested: &str, id: &str) -> bool {
 
 /// Ask the server what it is and pick the model.
 pub(crate) async fn discover(transport: &Transport, config: &HttpConfig) -> Result<ServerInfo> {
-    let models_url = format!("{}/v1/models", transport.base_url());
+    let models_url = format!("{}/v1/models", transport.shown_url());
     let models = transport.get("/v1/models").await?;
     let entries: Vec<&Value> = models
         .get("data")
@@ -140,7 +140,7 @@ pub(crate) async fn discover(transport: &Transport, config: &HttpConfig) -> Resu
         None => None,
     }
     .ok_or_else(|| Error::ModelNotServed {
-        url: transport.base_url().to_string(),
+        url: transport.shown_url().to_string(),
         requested: match &config.model_name {
             Some(n) => format!("{n:?}"),
             None => {

@@ -82,7 +82,7 @@ impl Transport {
     }
 
     /// The normalised base URL as shown in errors and logs (credentials redacted).
-    pub(crate) fn base_url(&self) -> &str {
+    pub(crate) fn shown_url(&self) -> &str {
         &self.shown_url
     }
 
