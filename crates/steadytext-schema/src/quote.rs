@@ -220,8 +220,11 @@ fn folded(word: &str) -> String {
     word.to_lowercase().replace('’', "'")
 }
 
+/// A content word: not a function word, and at least two letters or digits ("b)" of a list
+/// is not a topic).
 fn is_content(word: &str) -> bool {
-    !FUNCTION_WORDS.contains(folded(word).as_str()) && word.chars().any(char::is_alphanumeric)
+    !FUNCTION_WORDS.contains(folded(word).as_str())
+        && word.chars().filter(|c| c.is_alphanumeric()).count() >= 2
 }
 
 fn starts_ok(word: &str) -> bool {
@@ -303,6 +306,7 @@ mod tests {
     #[test]
     fn only_function_words_give_nothing() {
         assert!(quotable_spans("and it was the", 100).is_empty());
+        assert!(quotable_spans("a) b) c)", 100).is_empty());
         assert!(quotable_spans("", 100).is_empty());
         assert!(quotable_spans("!!! ...", 100).is_empty());
     }

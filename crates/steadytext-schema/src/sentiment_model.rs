@@ -13,7 +13,7 @@
 //!    cost.)
 //! 3. turns them into positive / neutral / negative probabilities with a linear (multinomial
 //!    logistic) calibration fitted on the evaluation set's *train* split only
-//!    ([`CALIBRATION`]; the test split is never used for fitting),
+//!    (`sentiment_calibration::CALIBRATION`; the test split is never used for fitting),
 //! 4. maps polarity to the seed's five labels: the rating decides intensity when known (5 ->
 //!    very_positive, 1 -> very_negative); without a rating, a polarity probability above
 //!    [`VERY_THRESHOLD`] is "very".

@@ -61,7 +61,7 @@ pub struct Layer {
     pub(crate) down: QMatrix,
 }
 
-/// All weights of a llama model, ready for [`super::forward`].
+/// All weights of a llama model, ready for the forward pass (`transformer::forward`).
 #[derive(Debug)]
 pub struct LlamaWeights {
     pub(crate) config: LlamaConfig,
