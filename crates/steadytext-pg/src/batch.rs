@@ -1,26 +1,14 @@
-//! The bulk runs' model calls, issued concurrently with a bound and collected in input order.
-//!
-//! A bulk run (every reportable customer of a churn run, every segment, every queued review)
-//! makes one model call per row. Issued one after another, each call waits for the previous
-//! one; issued together, an engine that batches concurrent requests (continuous batching)
-//! runs them in shared weight passes. The engine is deterministic per request, so the results
-//! are the same either way, and they come back in input order, so whatever is written from
-//! them is written in the same order as a sequential run would.
+//! The bulk runs' model calls: [`steadytext_schema::batch`] (shared with the in-memory
+//! scenario) with this crate's error type.
 
 use std::future::Future;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+pub use steadytext_schema::batch::DEFAULT_CONCURRENCY;
 
 use crate::error::Result;
 use crate::progress::Stage;
 
-/// Model calls in flight per bulk run unless configured
-/// ([`Intelligence::with_concurrency`](crate::Intelligence::with_concurrency)).
-pub const DEFAULT_CONCURRENCY: usize = 8;
-
-/// `f` over `items` with at most `concurrency` calls in flight, results in input order; the
-/// first error (in input order) ends the run and drops the calls still in flight. Each
-/// finished call ticks `stage`.
+/// [`steadytext_schema::batch::ordered`] with [`PgError`](crate::PgError) results.
 pub(crate) async fn ordered<'i, T, R, F, Fut>(
     items: &'i [T],
     concurrency: usize,
@@ -31,17 +19,5 @@ where
     F: Fn(&'i T) -> Fut,
     Fut: Future<Output = Result<R>>,
 {
-    // The item's lifetime is spelled out: an inferred, higher-ranked closure here makes the
-    // whole future unprovably `Send` ("FnOnce is not general enough") for `tokio::spawn`.
-    stream::iter(items.iter().map(|item: &'i T| {
-        let call = f(item);
-        async move {
-            let r = call.await;
-            stage.tick();
-            r
-        }
-    }))
-    .buffered(concurrency.max(1))
-    .try_collect()
-    .await
+    steadytext_schema::batch::ordered(items, concurrency, stage, f).await
 }

@@ -39,7 +39,7 @@ pub mod batch;
 pub mod cache;
 pub mod error;
 pub mod intelligence;
-pub mod progress;
+pub use steadytext_schema::progress;
 pub mod queue;
 pub mod rows;
 pub mod store;

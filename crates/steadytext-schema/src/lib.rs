@@ -15,6 +15,7 @@
 //! | [`segments`], [`executive`] | per-segment and company-wide aggregates |
 //! | [`themes`] | [`normalize_themes`] |
 //! | [`aspects`] | review themes as quoted, categorised aspects with a polarity ([`aspects::ReviewAspect`]) |
+//! | [`batch`], [`progress`] | bounded, ordered concurrency for bulk runs and their progress reports (shared by the demo and PostgreSQL paths) |
 //! | [`quote`] | the phrases of an input a quote may be ([`quote::quotable_spans`]) |
 //! | [`taxonomy`] | the feedback categories themes and tickets are filed under ([`taxonomy::Taxonomy`]) |
 //! | [`privacy`] | [`redact`] and [`Redactor`]: no PII reaches a prompt |
@@ -145,6 +146,7 @@
 pub mod analysis;
 pub mod analysis_types;
 pub mod aspects;
+pub mod batch;
 pub mod churn;
 pub mod enums;
 pub mod error;
@@ -152,6 +154,7 @@ pub mod executive;
 pub mod faithfulness;
 pub mod human_review;
 pub mod privacy;
+pub mod progress;
 pub mod prompts;
 pub mod quote;
 pub mod recommendations;

@@ -1,10 +1,9 @@
-//! [`Progress`]: how far a bulk run of [`Intelligence`](crate::Intelligence) has got, for a
-//! progress bar or a log line.
+//! [`Progress`]: how far a bulk run (the in-memory scenario, or `steadytext-pg`'s
+//! `Intelligence`) has got, for a progress bar or a log line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Stage name: analysing the queued reviews and tickets
-/// ([`Intelligence::process_pending`](crate::Intelligence::process_pending)).
+/// Stage name: analysing the reviews and tickets (the queued ones on the PostgreSQL path).
 pub const STAGE_PENDING: &str = "reviews and tickets";
 /// Stage name: retention strategies of a churn run.
 pub const STAGE_CHURN: &str = "retention strategies";
@@ -20,7 +19,7 @@ pub const STAGE_DASHBOARD: &str = "customer insights";
 /// Any `Fn(&str, u64, u64) + Send + Sync` closure is a `Progress`:
 ///
 /// ```
-/// use steadytext_pg::Progress;
+/// use steadytext_schema::progress::Progress;
 /// let log = |stage: &str, done: u64, total: u64| eprintln!("{stage}: {done}/{total}");
 /// log.update("segment profiles", 1, 3);
 /// ```
@@ -44,7 +43,7 @@ impl Progress for NoProgress {
 }
 
 /// One stage of a run: counts finished items and reports them.
-pub(crate) struct Stage<'a> {
+pub struct Stage<'a> {
     progress: &'a dyn Progress,
     name: &'static str,
     done: AtomicU64,
@@ -53,7 +52,7 @@ pub(crate) struct Stage<'a> {
 
 impl<'a> Stage<'a> {
     /// Start `name` with `total` items (reports `0 / total`).
-    pub(crate) fn start(progress: &'a dyn Progress, name: &'static str, total: u64) -> Self {
+    pub fn start(progress: &'a dyn Progress, name: &'static str, total: u64) -> Self {
         progress.update(name, 0, total);
         Self {
             progress,
@@ -64,12 +63,12 @@ impl<'a> Stage<'a> {
     }
 
     /// More items than announced (e.g. jobs enqueued during the run).
-    pub(crate) fn grow_to(&self, total: u64) {
+    pub fn grow_to(&self, total: u64) {
         self.total.fetch_max(total, Ordering::Relaxed);
     }
 
     /// One more item finished.
-    pub(crate) fn tick(&self) {
+    pub fn tick(&self) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         let total = self.total.fetch_max(done, Ordering::Relaxed).max(done);
         self.progress.update(self.name, done, total);
