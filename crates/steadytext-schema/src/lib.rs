@@ -149,6 +149,7 @@ pub mod error;
 pub mod executive;
 pub mod faithfulness;
 pub mod human_review;
+pub mod playbooks;
 pub mod privacy;
 pub mod prompts;
 pub mod quote;
@@ -175,11 +176,12 @@ pub use enums::{Channel, CustomerStatus, InteractionType, RecommendationType, Ur
 pub use error::SchemaError;
 pub use executive::ExecutiveStats;
 pub use human_review::{HumanReview, HumanReviewReason};
+pub use playbooks::{ChosenPlay, Playbooks};
 pub use privacy::{redact, NameDirectory, Redactor};
 pub use prompts::{Prompt, PromptBuilder, PromptKind, PROMPT_VERSION};
 pub use recommendations::{
-    rank_recommendations, recommendation_priority, CustomerProfile, Recommendation,
-    RecommendationDraft,
+    rank_recommendations, recommendation_priority, CustomerProfile, ProductRating, ProductScope,
+    Recommendation, RecommendationDraft, RecommendationInputs,
 };
 pub use records::{
     Customer, CustomerInteraction, CustomerSegmentAnalysis, NewInteraction, ProductReview, Rating,
