@@ -135,8 +135,19 @@ pub fn render_retention(out: &mut String, strategies: &[RetentionStrategy]) {
         out.push_str(&format!(
             "    {}{}\n",
             grounding_label(strategy.grounding),
-            strategy.strategy
+            without_listed_actions(&strategy.strategy, strategy.grounding)
         ));
+    }
+}
+
+/// A fallback's facts without its "Recommended actions:" line (the actions are listed
+/// separately); checked prose as it is.
+fn without_listed_actions(text: &str, grounding: Grounding) -> &str {
+    match grounding {
+        Grounding::Fallback => text
+            .split_once("\nRecommended actions:")
+            .map_or(text, |(facts, _)| facts),
+        Grounding::Checked => text,
     }
 }
 
@@ -234,7 +245,7 @@ pub fn render_executive(out: &mut String, executive: &ExecutiveSummary) {
         e.avg_rating.map_or("n/a".into(), |v| format!("{v:.1}")),
         e.open_tickets,
         grounding_label(executive.grounding),
-        executive.insights
+        without_listed_actions(&executive.insights, executive.grounding)
     ));
     if !executive.actions.is_empty() {
         out.push_str("  actions:\n");
