@@ -174,13 +174,11 @@ fn numbers(text: &str) -> Vec<(String, f64)> {
                 .trim_end_matches('%');
             // A comma followed by exactly three digits groups thousands; else it is a decimal
             // comma only when there is no dot.
-            let normalised = if digits.contains('.') {
-                digits.replace(',', "")
-            } else if digits
+            let thousands = digits
                 .split(',')
                 .skip(1)
-                .all(|g| g.len() == 3 && digits.contains(','))
-            {
+                .all(|g| g.len() == 3 && digits.contains(','));
+            let normalised = if digits.contains('.') || thousands {
                 digits.replace(',', "")
             } else {
                 digits.replace(',', ".")
