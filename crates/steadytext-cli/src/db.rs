@@ -400,14 +400,13 @@ async fn demo_report(
     }
     for c in &churn {
         out.push_str(&format!(
-            "customer {}: risk {:.2}, factors {}\n  retention: {}{}\n",
+            "customer {}: risk {:.2}, factors {}\n",
             c.customer_id,
             c.risk.score,
             serde_json::to_string(&c.risk.factors)?,
-            crate::demo::grounding_label(c.grounding),
-            c.strategy
         ));
     }
+    crate::demo::render_retention(&mut out, &churn);
     crate::demo::render_segments(&mut out, &segments);
     crate::demo::render_dashboard(&mut out, &dashboard);
     out.push_str("\n== Sentiment trend (per day) ==\n");

@@ -3,9 +3,12 @@
 use anyhow::Result;
 use clap::Args;
 use steadytext_schema::faithfulness::Grounding;
+use steadytext_schema::playbooks::{ChosenBy, ChosenPlay};
 use steadytext_schema::recommendations::Recommendation;
 use steadytext_schema::scenario::{run_scenario, seed_sample, ScenarioReport};
-use steadytext_schema::{Analyst, CustomerInsight, ExecutiveSummary, SegmentProfile};
+use steadytext_schema::{
+    Analyst, CustomerInsight, ExecutiveSummary, RetentionStrategy, SegmentProfile,
+};
 
 use crate::Cli;
 
@@ -123,14 +126,7 @@ pub fn render(r: &ScenarioReport) -> String {
     for (id, risk) in &r.churn {
         s.push_str(&format!("customer {id}: risk {:.2}\n", risk.score));
     }
-    for strategy in &r.retention {
-        s.push_str(&format!(
-            "  retention strategy for customer {}: {}{}\n",
-            strategy.customer_id,
-            grounding_label(strategy.grounding),
-            strategy.strategy
-        ));
-    }
+    render_retention(&mut s, &r.retention);
     render_segments(&mut s, &r.segments);
     render_recommendations(&mut s, 1, &r.recommendations.recommendations);
     render_executive(&mut s, &r.executive);
@@ -143,6 +139,47 @@ pub fn grounding_label(grounding: Grounding) -> &'static str {
     match grounding {
         Grounding::Checked => "",
         Grounding::Fallback => "[facts; the model's text failed the grounding check] ",
+    }
+}
+
+/// Retention strategies: the chosen actions, then the text (checked prose or the facts).
+pub fn render_retention(out: &mut String, strategies: &[RetentionStrategy]) {
+    for strategy in strategies {
+        out.push_str(&format!(
+            "  retention for customer {} (risk {:.2}):\n",
+            strategy.customer_id, strategy.risk.score
+        ));
+        render_actions(out, &strategy.actions);
+        out.push_str(&format!(
+            "    {}{}\n",
+            grounding_label(strategy.grounding),
+            without_listed_actions(&strategy.strategy, strategy.grounding)
+        ));
+    }
+}
+
+/// A fallback's facts without its "Recommended actions:" line (the actions are listed
+/// separately); checked prose as it is.
+fn without_listed_actions(text: &str, grounding: Grounding) -> &str {
+    match grounding {
+        Grounding::Fallback => text
+            .split_once("\nRecommended actions:")
+            .map_or(text, |(facts, _)| facts),
+        Grounding::Checked => text,
+    }
+}
+
+/// Chosen playbook actions, one a line, with how they were chosen.
+pub fn render_actions(out: &mut String, actions: &[ChosenPlay]) {
+    for a in actions {
+        let by = match a.chosen_by {
+            ChosenBy::Rules => "rules",
+            ChosenBy::ModelScore => "rules + model score",
+        };
+        out.push_str(&format!(
+            "    - {}: {} [play {}, {by}]\n",
+            a.title, a.action, a.play
+        ));
     }
 }
 
@@ -177,8 +214,8 @@ pub fn render_segments(out: &mut String, segments: &[SegmentProfile]) {
         ));
         for m in &seg.strategies.strategies {
             out.push_str(&format!(
-                "  - {}: {} (impact: {})\n",
-                m.name, m.description, m.expected_impact
+                "  - {}: {} (impact: {}) [play {}]\n",
+                m.name, m.description, m.expected_impact, m.play
             ));
         }
     }
@@ -189,9 +226,26 @@ pub fn render_recommendations(out: &mut String, customer: i32, recs: &[Recommend
     out.push_str(&format!(
         "\n== Recommendations for customer {customer} ==\n"
     ));
-    for r in recs {
+    if recs.is_empty() {
+        out.push_str("none\n");
+    }
+    if !recs
+        .iter()
+        .any(|r| r.recommendation_type == steadytext_schema::RecommendationType::Product)
+    {
         out.push_str(&format!(
-            "[{}] {} — {}: {}\n",
+            "(no product recommendation: no product the customer has not reviewed is rated {} or more)\n",
+            steadytext_schema::recommendations::MIN_PRODUCT_RATING
+        ));
+    }
+    for r in recs {
+        let basis = match (&r.product_id, &r.play) {
+            (Some(p), _) => format!(" [product {p} from the reviews]"),
+            (None, Some(play)) => format!(" [play {play}]"),
+            (None, None) => String::new(),
+        };
+        out.push_str(&format!(
+            "[{}] {} — {}: {}{basis}\n",
             r.priority, r.recommendation_type, r.title, r.description
         ));
     }
@@ -209,6 +263,10 @@ pub fn render_executive(out: &mut String, executive: &ExecutiveSummary) {
         e.avg_rating.map_or("n/a".into(), |v| format!("{v:.1}")),
         e.open_tickets,
         grounding_label(executive.grounding),
-        executive.insights
+        without_listed_actions(&executive.insights, executive.grounding)
     ));
+    if !executive.actions.is_empty() {
+        out.push_str("  actions:\n");
+        render_actions(out, &executive.actions);
+    }
 }

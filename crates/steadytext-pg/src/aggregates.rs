@@ -28,7 +28,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use steadytext_schema::aspects::count_topics_counted;
 use steadytext_schema::churn::{
-    customer_last_active, is_high_risk_score, ChurnInputs, CHURN_WINDOW_DAYS,
+    customer_last_active, is_high_risk_score, ChurnInputs, CHURN_REPORT_THRESHOLD,
+    CHURN_WINDOW_DAYS,
 };
 use steadytext_schema::segments::common_themes_counted;
 use steadytext_schema::status::{
@@ -38,6 +39,8 @@ use steadytext_schema::Polarity;
 use steadytext_schema::{
     Customer, CustomerSnapshot, ExecutiveStats, InteractionType, SegmentStats,
 };
+
+use steadytext_schema::recommendations::{ProductRating, ProductScope};
 
 use crate::error::{PgError, Result};
 use crate::rows::{customer_from_row, CUSTOMER_COLUMNS};
@@ -213,10 +216,12 @@ pub async fn dashboard_snapshots(
 pub async fn segment_stats(conn: &mut PgConnection) -> Result<Vec<SegmentStats>> {
     let rows = sqlx::query(
         "WITH members AS ( \
-           SELECT id, segment, COALESCE(lifetime_value, 0) AS ltv FROM customers \
+           SELECT id, segment, COALESCE(lifetime_value, 0) AS ltv, \
+                  churn_risk_score::float8 AS risk FROM customers \
            WHERE segment IS NOT NULL), \
          seg AS ( \
            SELECT segment, count(*) AS customers, \
+                  count(*) FILTER (WHERE risk > $1 AND risk <> 'NaN') AS at_risk, \
                   (sum(ltv) FILTER (WHERE ltv <> 'NaN'))::float8 AS ltv_sum, \
                   count(*) FILTER (WHERE ltv <> 'NaN') AS ltv_n \
            FROM members GROUP BY segment), \
@@ -253,13 +258,14 @@ pub async fn segment_stats(conn: &mut PgConnection) -> Result<Vec<SegmentStats>>
                  WHERE a->>'category' IS NOT NULL AND a->>'polarity' IS NOT NULL \
                  GROUP BY 1, 2, 3) y \
            GROUP BY segment) \
-         SELECT seg.segment, seg.customers, seg.ltv_sum, seg.ltv_n, inter.sentiment_sum, \
+         SELECT seg.segment, seg.customers, seg.at_risk, seg.ltv_sum, seg.ltv_n, inter.sentiment_sum, \
                 inter.sentiment_n, inter.interaction_types, rev.reviews, rev.rating_sum, \
                 rev.rating_n, themes.themes, themes.theme_counts, topics.topic_categories, \
                 topics.topic_polarities, topics.topic_counts \
          FROM seg LEFT JOIN inter USING (segment) LEFT JOIN rev USING (segment) \
               LEFT JOIN themes USING (segment) LEFT JOIN topics USING (segment)",
     )
+    .bind(CHURN_REPORT_THRESHOLD)
     .fetch_all(conn)
     .await?;
     let mut stats = rows
@@ -316,12 +322,48 @@ pub async fn segment_stats(conn: &mut PgConnection) -> Result<Vec<SegmentStats>>
                     }
                     count_topics_counted(counted)
                 },
+                at_risk_customers: count(row, "at_risk")?,
                 segment_name: name,
             })
         })
         .collect::<Result<Vec<_>>>()?;
     stats.sort_by(|a, b| a.segment_name.cmp(&b.segment_name));
     Ok(stats)
+}
+
+/// Every product's ratings (rated reviews with a product, grouped by `product_id`, by id):
+/// reviews by customers of `segment`, or with `None` by anyone — the SQL form of
+/// [`steadytext_schema::recommendations::product_ratings`].
+pub async fn product_ratings(
+    conn: &mut PgConnection,
+    segment: Option<&str>,
+) -> Result<Vec<ProductRating>> {
+    let rows = sqlx::query(
+        "SELECT r.product_id, sum(r.rating)::float8 / count(*)::float8 AS avg_rating, \
+                count(*) AS reviews \
+         FROM product_reviews r LEFT JOIN customers c ON c.id = r.customer_id \
+         WHERE r.product_id IS NOT NULL AND r.rating IS NOT NULL \
+           AND ($1::text IS NULL OR c.segment = $1) \
+         GROUP BY r.product_id ORDER BY r.product_id",
+    )
+    .bind(segment)
+    .fetch_all(conn)
+    .await?;
+    let scope = if segment.is_some() {
+        ProductScope::Segment
+    } else {
+        ProductScope::AllCustomers
+    };
+    rows.iter()
+        .map(|row| {
+            Ok(ProductRating {
+                product_id: row.try_get("product_id")?,
+                avg_rating: row.try_get("avg_rating")?,
+                reviews: count(row, "reviews")?,
+                scope,
+            })
+        })
+        .collect()
 }
 
 /// The executive summary's numbers, each over its own table, in one statement (one snapshot).

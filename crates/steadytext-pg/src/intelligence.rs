@@ -42,9 +42,10 @@ use steadytext_schema::prompts::{ReviewInput, TicketInput};
 use steadytext_schema::scenario::seed_sample;
 use steadytext_schema::taxonomy::Taxonomy;
 use steadytext_schema::{
-    AnalysisError, Analyst, AnalyzedTicket, ChurnRisk, Customer, CustomerInsight, CustomerProfile,
-    CustomerRecommendations, ExecutiveSummary, NameDirectory, ProductReview, PromptBuilder,
-    Redactor, RetentionStrategy, ReviewAnalysis, SegmentProfile, SupportTicket,
+    AnalysisError, Analyst, AnalyzedTicket, ChurnRisk, Customer, CustomerInsight,
+    CustomerRecommendations, ExecutiveSummary, NameDirectory, Playbooks, ProductReview,
+    PromptBuilder, RecommendationInputs, Redactor, RetentionStrategy, ReviewAnalysis,
+    SegmentProfile, SupportTicket,
 };
 
 use crate::aggregates;
@@ -159,6 +160,7 @@ pub struct Intelligence {
     progress: Arc<dyn Progress>,
     job_lease: StdDuration,
     max_job_runtime: Option<StdDuration>,
+    playbooks: Arc<Playbooks>,
     names: Arc<Mutex<Option<CachedNames>>>,
 }
 
@@ -217,7 +219,15 @@ impl Intelligence {
             names: Arc::new(Mutex::new(None)),
             job_lease: DEFAULT_JOB_LEASE,
             max_job_runtime: Some(DEFAULT_MAX_RUNTIME),
+            playbooks: Arc::new(Playbooks::default()),
         }
+    }
+
+    /// Choose retention, upsell, marketing and company-wide actions from these playbooks
+    /// instead of the shipped defaults (see [`steadytext_schema::playbooks`]).
+    pub fn with_playbooks(mut self, playbooks: Playbooks) -> Self {
+        self.playbooks = Arc::new(playbooks);
+        self
     }
 
     /// Claim [`process_pending`](Self::process_pending)'s jobs for `lease` (at least 30 ms),
@@ -255,7 +265,7 @@ impl Intelligence {
     }
 
     fn analyst(&self) -> Analyst<'_> {
-        Analyst::new(&self.engine)
+        Analyst::new(&self.engine).with_playbooks(self.playbooks.clone())
     }
 
     /// The analyst for a row owned by `owner` (if any): prompts redacted of the owner's names
@@ -724,8 +734,11 @@ impl Intelligence {
         Ok(profiles)
     }
 
-    /// The seed's `generate_customer_recommendations(id, n)`: product, retention and upsell
-    /// recommendations from a PII-free profile, ranked by the seed's priorities, at most `n`.
+    /// The seed's `generate_customer_recommendations(id, n)`: product recommendations from
+    /// the products rated highly in the customer's segment (then by anyone) that the customer
+    /// has not reviewed ([`aggregates::product_ratings`]), retention and upsell plays chosen
+    /// from the customer's facts, ranked by the seed's priorities, at most `n`
+    /// ([`Analyst::recommendations`]).
     pub async fn customer_recommendations(
         &self,
         customer_id: i32,
@@ -739,11 +752,24 @@ impl Intelligence {
                 id: customer_id.into(),
             })?;
         let reviews = rows::reviews(&mut *conn, Some(customer_id)).await?;
+        let segment_products = match customer.segment.as_deref() {
+            Some(s) => aggregates::product_ratings(&mut conn, Some(s)).await?,
+            None => Vec::new(),
+        };
+        let all_products = aggregates::product_ratings(&mut conn, None).await?;
+        let (open,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM support_tickets WHERE customer_id = $1 AND resolved_at IS NULL",
+        )
+        .bind(customer_id)
+        .fetch_one(&mut *conn)
+        .await?;
         drop(conn);
-        let profile = CustomerProfile::from_records(&customer, &reviews);
+        let mut inputs =
+            RecommendationInputs::new(&customer, &reviews, &[], segment_products, all_products);
+        inputs.open_tickets = open.max(0) as u64;
         Ok(self
             .analyst()
-            .recommendations(customer_id, &profile, n)
+            .recommendations(customer_id, &inputs, n)
             .await?)
     }
 

@@ -9,6 +9,7 @@ use common::{exec, SEED_SAMPLE_DATA};
 use sqlx::{PgConnection, PgPool};
 use steadytext_pg::{aggregates, rows, MIGRATOR};
 use steadytext_schema::churn::{ChurnInputs, CHURN_WINDOW_DAYS};
+use steadytext_schema::recommendations::product_ratings;
 use steadytext_schema::segments::segment_names;
 use steadytext_schema::status::{ISSUE_WINDOW_DAYS, SENTIMENT_WINDOW_DAYS};
 use steadytext_schema::{CustomerSnapshot, ExecutiveStats, SegmentStats};
@@ -135,6 +136,32 @@ async fn segment_stats_equal_the_in_memory_aggregation(pool: PgPool) {
     assert_eq!(
         premium.common_themes[0], "Quality",
         "the tie goes to the first spelling"
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn product_ratings_equal_the_in_memory_aggregation(pool: PgPool) {
+    sample(&pool).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let customers = rows::customers(&mut *conn).await.unwrap();
+    let reviews = rows::reviews(&mut *conn, None).await.unwrap();
+    for segment in [None, Some("premium"), Some("budget"), Some("nobody")] {
+        let from_sql = aggregates::product_ratings(&mut conn, segment)
+            .await
+            .unwrap();
+        assert_same(&from_sql, &product_ratings(&reviews, &customers, segment));
+    }
+    let all = aggregates::product_ratings(&mut conn, None).await.unwrap();
+    let ids: Vec<i32> = all.iter().map(|p| p.product_id).collect();
+    assert_eq!(ids, [101, 102, 103, 104, 105], "106 has no rating");
+    let premium = aggregates::product_ratings(&mut conn, Some("premium"))
+        .await
+        .unwrap();
+    let ids: Vec<i32> = premium.iter().map(|p| p.product_id).collect();
+    assert_eq!(
+        ids,
+        [101, 104],
+        "John's 101 and the premium customer 6's 104"
     );
 }
 

@@ -185,8 +185,33 @@ async fn every_seed_function_on_the_sample(pool: PgPool) {
     assert_eq!(quiet.snapshot.interaction_count, 0);
 
     eprintln!("dashboard done at {:?}", started.elapsed());
+    // Another premium customer rates product 104 highly: it is recommended to customer 1 (who
+    // has not reviewed it); 101 (their own) and 102/103 (rated low) are not.
+    exec(
+        &pool,
+        "INSERT INTO customers (email, segment) VALUES ('fan@example.com', 'premium'); \
+         INSERT INTO product_reviews (customer_id, product_id, rating) \
+           SELECT id, 104, 5 FROM customers WHERE email = 'fan@example.com'",
+    )
+    .await;
     let recs = intel.customer_recommendations(1, 5).await.unwrap();
     assert!(!recs.recommendations.is_empty() && recs.recommendations.len() <= 5);
+    let products: Vec<Option<i32>> = recs
+        .recommendations
+        .iter()
+        .filter(|r| r.recommendation_type == steadytext_schema::RecommendationType::Product)
+        .map(|r| r.product_id)
+        .collect();
+    assert_eq!(products, [Some(104)], "{:?}", recs.recommendations);
+    assert_eq!(recs.recommendations[0].title, "Product 104");
+    assert!(recs.recommendations[0]
+        .description
+        .contains("customers in the premium segment"));
+    assert!(recs
+        .recommendations
+        .iter()
+        .filter(|r| r.product_id.is_none())
+        .all(|r| r.play.is_some()));
     assert!(recs
         .recommendations
         .windows(2)
@@ -194,8 +219,8 @@ async fn every_seed_function_on_the_sample(pool: PgPool) {
 
     eprintln!("recommendations done at {:?}", started.elapsed());
     let summary = intel.executive_summary().await.unwrap();
-    assert_eq!(summary.stats.total_customers, 4);
-    assert_eq!(summary.stats.total_reviews, 3);
+    assert_eq!(summary.stats.total_customers, 5);
+    assert_eq!(summary.stats.total_reviews, 4);
     assert_eq!(summary.stats.open_tickets, 2);
     assert!(!summary.insights.is_empty());
 

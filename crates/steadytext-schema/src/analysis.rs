@@ -16,8 +16,8 @@ use std::sync::Arc;
 use steadytext_core::{Engine, GenerateOptions};
 
 use crate::analysis_types::{
-    CustomerInsight, CustomerRecommendations, ExecutiveSummary, RetentionStrategy, ReviewAnalysis,
-    SegmentProfile, SegmentStrategies, TicketAnalysis,
+    CustomerInsight, CustomerRecommendations, ExecutiveSummary, MarketingStrategy,
+    RetentionStrategy, ReviewAnalysis, SegmentProfile, SegmentStrategies, TicketAnalysis,
 };
 use crate::aspects::{
     quoted_themes_schema, rule_category, CategorisedBy, QuotedThemes, ReviewAspect,
@@ -27,12 +27,17 @@ use crate::enums::RecommendationType;
 use crate::error::SchemaError;
 use crate::executive::ExecutiveStats;
 use crate::faithfulness::{self, Grounded};
+use crate::playbooks::{
+    order_by_scores, rank_plays, ChosenBy, ChosenPlay, Facts, Play, Playbooks, EXECUTIVE_ACTIONS,
+    MARKETING_PLAYS, RETENTION_ACTIONS,
+};
 use crate::prompts::{Prompt, PromptBuilder, ReviewInput, TicketInput};
 use crate::quote::{
     is_quoted, quotable_spans, sentence_containing, summary_sentence, MAX_QUOTE_CANDIDATES,
 };
 use crate::recommendations::{
-    rank_recommendations, CustomerProfile, Recommendation, RecommendationDraft,
+    product_recommendations, rank_recommendations, Recommendation, RecommendationInputs,
+    MAX_PRODUCT_RECOMMENDATIONS,
 };
 use crate::segments::SegmentStats;
 use crate::sentiment::{Polarity, ReviewSentiment};
@@ -152,6 +157,7 @@ pub struct Analyst<'e> {
     prompts: PromptBuilder,
     sentiment: SentimentModel,
     taxonomy: Arc<Taxonomy>,
+    playbooks: Arc<Playbooks>,
 }
 
 /// Keep the first sentence of a generated text (the model sometimes goes on).
@@ -189,7 +195,30 @@ impl<'e> Analyst<'e> {
             prompts: PromptBuilder::new(),
             sentiment: SentimentModel::default(),
             taxonomy: Arc::new(Taxonomy::default()),
+            playbooks: Arc::new(Playbooks::default()),
         }
+    }
+
+    /// Choose actions from these playbooks instead of the shipped defaults
+    /// ([`crate::playbooks`]).
+    ///
+    /// ```no_run
+    /// # fn demo(engine: &steadytext_core::Engine) {
+    /// use steadytext_schema::{playbooks::Playbooks, Analyst};
+    /// let mut books = Playbooks::default();
+    /// books.retention.retain(|p| p.id != "targeted-discount"); // no discounts here
+    /// let analyst = Analyst::new(engine).with_playbooks(books);
+    /// assert!(analyst.playbooks().retention.iter().all(|p| p.id != "targeted-discount"));
+    /// # }
+    /// ```
+    pub fn with_playbooks(mut self, playbooks: impl Into<Arc<Playbooks>>) -> Self {
+        self.playbooks = playbooks.into();
+        self
+    }
+
+    /// The playbooks in use.
+    pub fn playbooks(&self) -> &Playbooks {
+        &self.playbooks
     }
 
     /// File review themes under this taxonomy (default: [`Taxonomy::default`]).
@@ -243,6 +272,58 @@ impl<'e> Analyst<'e> {
             prompt.facts(),
             prompt.as_str(),
         ))
+    }
+
+    /// Up to `n` plays for `facts`, in rule order ([`crate::playbooks`]); a tie group that
+    /// straddles the cut is ordered by the model's choice scores over the plays' titles, given
+    /// `facts_line` (a redacted statement of the facts).
+    pub async fn choose_plays(
+        &self,
+        plays: &[Play],
+        facts: &Facts,
+        n: usize,
+        area: &str,
+        facts_line: &str,
+    ) -> AnalysisResult<Vec<ChosenPlay>> {
+        let mut out: Vec<ChosenPlay> = Vec::new();
+        for group in rank_plays(plays, facts) {
+            if out.len() >= n {
+                break;
+            }
+            // Plays whose filled titles repeat one already chosen add nothing.
+            let mut titles: Vec<String> = out.iter().map(|c| c.title.to_lowercase()).collect();
+            let mut members: Vec<(&Play, ChosenPlay)> = Vec::new();
+            for p in group {
+                if let Some(c) = p.fill(facts) {
+                    if !titles.contains(&c.title.to_lowercase()) {
+                        titles.push(c.title.to_lowercase());
+                        members.push((p, c));
+                    }
+                }
+            }
+            if members.len() > 1 && out.len() + members.len() > n {
+                let options: Vec<&str> = members.iter().map(|(_, c)| c.title.as_str()).collect();
+                let prompt = self.prompts.play_choice(area, facts_line);
+                let choice = self
+                    .engine
+                    .choice(prompt.as_str(), &options, &self.base)
+                    .await?;
+                let scores: Vec<f64> = choice.scores.iter().map(|s| s.normalized).collect();
+                let group: Vec<&Play> = members.iter().map(|(p, _)| *p).collect();
+                let ordered = order_by_scores(&group, &scores);
+                let mut by_id: Vec<(&Play, ChosenPlay)> = Vec::new();
+                for p in ordered {
+                    if let Some(i) = members.iter().position(|(q, _)| q.id == p.id) {
+                        let (q, mut c) = members.remove(i);
+                        c.chosen_by = ChosenBy::ModelScore;
+                        by_id.push((q, c));
+                    }
+                }
+                members = by_id;
+            }
+            out.extend(members.into_iter().map(|(_, c)| c).take(n - out.len()));
+        }
+        Ok(out)
     }
 
     /// Five-way sentiment of a review and the decision margin (nats) between the best and the
@@ -391,7 +472,10 @@ impl<'e> Analyst<'e> {
     }
 
     /// A retention strategy for a customer whose risk is reportable (> 0.3, as the seed);
-    /// `None` below that.
+    /// `None` below that. The actions are up to [`RETENTION_ACTIONS`] retention plays chosen
+    /// by rules over the risk's facts ([`ChurnRisk::facts`]) and model scoring; the model
+    /// writes prose explaining them, shown only when it passes the faithfulness check, else
+    /// the facts and actions (labelled fallback).
     pub async fn retention_strategy(
         &self,
         customer_id: i32,
@@ -400,45 +484,106 @@ impl<'e> Analyst<'e> {
         if !risk.is_reportable() {
             return Ok(None);
         }
+        let line = self
+            .prompts
+            .retention_strategy(risk, &[])
+            .facts()
+            .to_string();
+        let actions = self
+            .choose_plays(
+                &self.playbooks.retention,
+                &risk.facts(),
+                RETENTION_ACTIONS,
+                "retention",
+                &line,
+            )
+            .await?;
         let text = self
-            .grounded_text(self.prompts.retention_strategy(risk))
+            .grounded_text(self.prompts.retention_strategy(risk, &actions))
             .await?;
         Ok(Some(RetentionStrategy::new(
             customer_id,
             risk.clone(),
             text,
+            actions,
         )))
     }
 
-    /// A segment's profile text and exactly three marketing strategies.
+    /// A segment's profile text (checked prose or its facts) and exactly three marketing
+    /// strategies: marketing plays chosen by rules over the segment's facts
+    /// ([`SegmentStats::facts`], with the name and themes redacted) and model scoring, their
+    /// templates filled with those facts.
     pub async fn segment_profile(&self, stats: &SegmentStats) -> AnalysisResult<SegmentProfile> {
         let profile = self
             .grounded_text(self.prompts.segment_profile(stats))
             .await?;
-        let prompt = self.prompts.segment_strategies(stats);
-        let strategies: SegmentStrategies = self
-            .engine
-            .generate_typed(prompt.as_str(), &self.opts(&prompt))
+        let mut shown = stats.clone();
+        shown.segment_name = self.prompts.redacted_short(&stats.segment_name);
+        shown.common_themes = stats
+            .common_themes
+            .iter()
+            .map(|t| self.prompts.redacted_short(t))
+            .collect();
+        let plays = self
+            .choose_plays(
+                &self.playbooks.marketing,
+                &shown.facts(),
+                MARKETING_PLAYS,
+                "marketing",
+                &self.prompts.segment_facts_line(stats),
+            )
             .await?;
+        let strategies = SegmentStrategies {
+            strategies: plays.iter().map(MarketingStrategy::from_play).collect(),
+        };
         Ok(SegmentProfile::new(stats, profile, strategies)?)
     }
 
     /// Product, retention and upsell recommendations for one customer, ranked by the seed's
-    /// priorities (retention first when churn risk > 0.5) and cut to `limit`.
+    /// priorities (retention first when churn risk > 0.5) and cut to `limit`
+    /// ([`crate::recommendations`]): products only from the data
+    /// ([`product_recommendations`]), one retention and one upsell play chosen by rules over
+    /// the customer's facts and model scoring. No text in them is the model's.
     pub async fn recommendations(
         &self,
         customer_id: i32,
-        profile: &CustomerProfile,
+        inputs: &RecommendationInputs,
         limit: usize,
     ) -> AnalysisResult<CustomerRecommendations> {
-        let mut recs = Vec::new();
-        for kind in RecommendationType::ALL.iter().copied() {
-            let prompt = self.prompts.recommendation(kind, profile);
-            let draft: RecommendationDraft = self
-                .engine
-                .generate_typed(prompt.as_str(), &self.opts(&prompt))
+        let risk = inputs.profile.churn_risk;
+        let mut recs: Vec<Recommendation> = product_recommendations(
+            &inputs.segment_products,
+            &inputs.all_products,
+            &inputs.reviewed_products,
+            MAX_PRODUCT_RECOMMENDATIONS,
+        )
+        .iter()
+        .map(|p| Recommendation::product(p, inputs.profile.segment.as_deref(), risk))
+        .collect();
+        let mut shown = inputs.clone();
+        shown.profile.segment = inputs
+            .profile
+            .segment
+            .as_deref()
+            .map(|s| self.prompts.redacted_short(s));
+        shown.profile.interests = inputs
+            .profile
+            .interests
+            .iter()
+            .map(|t| self.prompts.redacted_short(t))
+            .collect();
+        let facts = shown.facts();
+        let line = shown.facts_line();
+        for (kind, plays) in [
+            (RecommendationType::Retention, &self.playbooks.retention),
+            (RecommendationType::Upsell, &self.playbooks.upsell),
+        ] {
+            let chosen = self
+                .choose_plays(plays, &facts, 1, kind.as_str(), &line)
                 .await?;
-            recs.push(Recommendation::new(kind, draft, profile.churn_risk));
+            if let Some(play) = chosen.first() {
+                recs.push(Recommendation::from_play(kind, play, risk));
+            }
         }
         Ok(CustomerRecommendations {
             customer_id,
@@ -459,15 +604,32 @@ impl<'e> Analyst<'e> {
         Ok(CustomerInsight::new(snapshot.clone(), text, churn_risk))
     }
 
-    /// The executive summary.
+    /// The executive summary: up to [`EXECUTIVE_ACTIONS`] company-wide plays chosen by rules
+    /// over the numbers ([`ExecutiveStats::facts`]) and model scoring, and prose explaining
+    /// them that is shown only when it passes the faithfulness check, else the numbers and
+    /// actions (labelled fallback).
     pub async fn executive_summary(
         &self,
         stats: &ExecutiveStats,
     ) -> AnalysisResult<ExecutiveSummary> {
-        let text = self
-            .grounded_text(self.prompts.executive_summary(stats))
+        let line = self
+            .prompts
+            .executive_summary(stats, &[])
+            .facts()
+            .to_string();
+        let actions = self
+            .choose_plays(
+                &self.playbooks.executive,
+                &stats.facts(),
+                EXECUTIVE_ACTIONS,
+                "company-wide",
+                &line,
+            )
             .await?;
-        Ok(ExecutiveSummary::new(stats.clone(), text))
+        let text = self
+            .grounded_text(self.prompts.executive_summary(stats, &actions))
+            .await?;
+        Ok(ExecutiveSummary::new(stats.clone(), text, actions))
     }
 }
 

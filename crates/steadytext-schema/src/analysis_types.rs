@@ -20,6 +20,7 @@ use crate::error::{Result, SchemaError};
 use crate::executive::ExecutiveStats;
 use crate::faithfulness::{Grounded, Grounding};
 use crate::human_review::{assess, HumanReview, ReviewSignals};
+use crate::playbooks::ChosenPlay;
 use crate::prompts::PROMPT_VERSION;
 use crate::recommendations::Recommendation;
 use crate::records::{CustomerSegmentAnalysis, NewInteraction, ProductReview, SupportTicket};
@@ -283,9 +284,27 @@ pub struct MarketingStrategy {
     pub description: String,
     /// What it should achieve.
     pub expected_impact: String,
+    /// The marketing play it was filled from ([`crate::playbooks`]); empty in rows written
+    /// before strategies came from playbooks.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(skip)]
+    pub play: String,
 }
 
-/// Exactly three marketing strategies (`{"strategies": [...]}`), as generated for a segment.
+impl MarketingStrategy {
+    /// A strategy from a chosen marketing play: title, filled action, filled impact.
+    pub fn from_play(play: &crate::playbooks::ChosenPlay) -> Self {
+        Self {
+            name: play.title.clone(),
+            description: play.action.clone(),
+            expected_impact: play.expected_impact.clone().unwrap_or_default(),
+            play: play.play.clone(),
+        }
+    }
+}
+
+/// Exactly three marketing strategies (`{"strategies": [...]}`), chosen for a segment from
+/// the marketing playbook ([`crate::playbooks`]).
 ///
 /// ```
 /// use steadytext_schema::SegmentStrategies;
@@ -342,7 +361,7 @@ pub struct SegmentProfile {
     /// Which of the two `ai_profile` is.
     #[serde(default)]
     pub grounding: Grounding,
-    /// The generated strategies (exactly three).
+    /// The strategies (exactly three), filled from marketing plays.
     pub strategies: SegmentStrategies,
     /// The prompt set used.
     pub prompt_version: String,
@@ -397,12 +416,15 @@ pub struct RetentionStrategy {
     pub customer_id: i32,
     /// The risk it answers.
     pub risk: ChurnRisk,
-    /// The strategy: model prose that passed the faithfulness check ([`crate::faithfulness`]),
-    /// else the risk's facts.
+    /// The strategy: model prose (explaining `actions`) that passed the faithfulness check
+    /// ([`crate::faithfulness`]), else the risk's facts and the actions.
     pub strategy: String,
     /// Which of the two `strategy` is.
     #[serde(default)]
     pub grounding: Grounding,
+    /// The retention plays chosen for this risk ([`crate::playbooks`]), best first.
+    #[serde(default)]
+    pub actions: Vec<ChosenPlay>,
     /// The prompt set used.
     pub prompt_version: String,
     /// High risk (above 0.7) needs a person.
@@ -411,7 +433,12 @@ pub struct RetentionStrategy {
 
 impl RetentionStrategy {
     /// Assemble; flags high churn risk for review.
-    pub fn new(customer_id: i32, risk: ChurnRisk, strategy: Grounded) -> Self {
+    pub fn new(
+        customer_id: i32,
+        risk: ChurnRisk,
+        strategy: Grounded,
+        actions: Vec<ChosenPlay>,
+    ) -> Self {
         Self {
             customer_id,
             human_review: assess(&ReviewSignals {
@@ -421,6 +448,7 @@ impl RetentionStrategy {
             risk,
             strategy: strategy.text.trim().to_string(),
             grounding: strategy.grounding,
+            actions,
             prompt_version: PROMPT_VERSION.to_string(),
         }
     }
@@ -477,23 +505,27 @@ impl CustomerInsight {
 pub struct ExecutiveSummary {
     /// The numbers it was generated from.
     pub stats: ExecutiveStats,
-    /// The summary: model prose that passed the faithfulness check ([`crate::faithfulness`]),
-    /// else the company's facts.
+    /// The summary: model prose (explaining `actions`) that passed the faithfulness check
+    /// ([`crate::faithfulness`]), else the company's facts and the actions.
     pub insights: String,
     /// Which of the two `insights` is.
     #[serde(default)]
     pub grounding: Grounding,
+    /// The company-wide plays chosen for these numbers ([`crate::playbooks`]), best first.
+    #[serde(default)]
+    pub actions: Vec<ChosenPlay>,
     /// The prompt set used.
     pub prompt_version: String,
 }
 
 impl ExecutiveSummary {
     /// Assemble.
-    pub fn new(stats: ExecutiveStats, insights: Grounded) -> Self {
+    pub fn new(stats: ExecutiveStats, insights: Grounded, actions: Vec<ChosenPlay>) -> Self {
         Self {
             stats,
             insights: insights.text.trim().to_string(),
             grounding: insights.grounding,
+            actions,
             prompt_version: PROMPT_VERSION.to_string(),
         }
     }
@@ -594,6 +626,7 @@ mod tests {
             name: "n".into(),
             description: "d".into(),
             expected_impact: "e".into(),
+            play: String::new(),
         };
         let three = SegmentStrategies {
             strategies: vec![s.clone(), s.clone(), s.clone()],

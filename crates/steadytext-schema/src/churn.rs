@@ -142,6 +142,33 @@ pub struct ChurnRisk {
 }
 
 impl ChurnRisk {
+    /// The facts retention plays are chosen by ([`crate::playbooks`]): `churn_risk`,
+    /// `days_inactive`, `sentiment`, `support_tickets`, `satisfaction`, `lifetime_value`.
+    pub fn facts(&self) -> crate::playbooks::Facts {
+        use crate::util::{count, fixed};
+        let f = &self.factors;
+        let days = f.days_inactive.max(0) as u64;
+        crate::playbooks::Facts::new()
+            .number("churn_risk", self.rounded_score(), fixed(self.score, 2))
+            .number("days_inactive", days as f64, count(days, "day", "days"))
+            .number("sentiment", f.sentiment_score, fixed(f.sentiment_score, 2))
+            .number(
+                "support_tickets",
+                f.support_tickets as f64,
+                count(f.support_tickets, "support ticket", "support tickets"),
+            )
+            .number(
+                "satisfaction",
+                f.satisfaction,
+                format!("{} out of 5", fixed(f.satisfaction, 1)),
+            )
+            .number(
+                "lifetime_value",
+                f.lifetime_value,
+                format!("${}", fixed(f.lifetime_value, 2)),
+            )
+    }
+
     /// The score rounded to 2 decimals, as stored in `customers.churn_risk_score
     /// DECIMAL(3, 2)` and shown in prompts.
     pub fn rounded_score(&self) -> f64 {

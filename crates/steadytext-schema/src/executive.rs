@@ -27,6 +27,56 @@ pub struct ExecutiveStats {
 }
 
 impl ExecutiveStats {
+    /// The facts company-wide plays are chosen by ([`crate::playbooks`]): `customers`,
+    /// `high_risk_customers`, `high_risk_share`, `avg_lifetime_value`, `reviews`,
+    /// `avg_rating`, `open_tickets` (unknown ones left out).
+    ///
+    /// ```
+    /// use steadytext_schema::{executive::ExecutiveStats, Customer};
+    /// let f = ExecutiveStats::from_records(&[Customer::example()], &[], &[]).facts();
+    /// assert_eq!(f.get("customers").unwrap().shown, "1 customer");
+    /// assert!(f.get("avg_rating").is_none());
+    /// ```
+    pub fn facts(&self) -> crate::playbooks::Facts {
+        use crate::util::{count, fixed};
+        let share = (self.total_customers > 0)
+            .then(|| self.high_risk_customers as f64 / self.total_customers as f64);
+        crate::playbooks::Facts::new()
+            .number(
+                "customers",
+                self.total_customers as f64,
+                count(self.total_customers, "customer", "customers"),
+            )
+            .number(
+                "high_risk_customers",
+                self.high_risk_customers as f64,
+                count(self.high_risk_customers, "customer", "customers"),
+            )
+            .maybe_number("high_risk_share", share, |v| fixed(v, 2))
+            .maybe_number(
+                "avg_lifetime_value",
+                util::finite(self.avg_lifetime_value),
+                |v| format!("${}", fixed(v, 2)),
+            )
+            .number(
+                "reviews",
+                self.total_reviews as f64,
+                count(self.total_reviews, "review", "reviews"),
+            )
+            .maybe_number("avg_rating", util::finite(self.avg_rating), |v| {
+                format!("{} out of 5", fixed(v, 1))
+            })
+            .number(
+                "open_tickets",
+                self.open_tickets as f64,
+                count(
+                    self.open_tickets,
+                    "open support ticket",
+                    "open support tickets",
+                ),
+            )
+    }
+
     /// Aggregate all rows.
     ///
     /// ```

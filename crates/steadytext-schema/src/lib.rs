@@ -153,6 +153,7 @@ pub mod error;
 pub mod executive;
 pub mod faithfulness;
 pub mod human_review;
+pub mod playbooks;
 pub mod privacy;
 pub mod progress;
 pub mod prompts;
@@ -180,11 +181,12 @@ pub use enums::{Channel, CustomerStatus, InteractionType, RecommendationType, Ur
 pub use error::SchemaError;
 pub use executive::ExecutiveStats;
 pub use human_review::{HumanReview, HumanReviewReason};
+pub use playbooks::{ChosenPlay, Playbooks};
 pub use privacy::{redact, NameDirectory, Redactor};
 pub use prompts::{Prompt, PromptBuilder, PromptKind, PROMPT_VERSION};
 pub use recommendations::{
-    rank_recommendations, recommendation_priority, CustomerProfile, Recommendation,
-    RecommendationDraft,
+    rank_recommendations, recommendation_priority, CustomerProfile, ProductRating, ProductScope,
+    Recommendation, RecommendationDraft, RecommendationInputs,
 };
 pub use records::{
     Customer, CustomerInteraction, CustomerSegmentAnalysis, NewInteraction, ProductReview, Rating,

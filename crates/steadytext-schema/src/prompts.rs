@@ -41,6 +41,7 @@ use serde::Serialize;
 use crate::churn::{ChurnRisk, CHURN_WINDOW_DAYS, HIGH_CHURN_RISK};
 use crate::enums::{closed_set, RecommendationType};
 use crate::executive::ExecutiveStats;
+use crate::playbooks::ChosenPlay;
 use crate::privacy::Redactor;
 use crate::recommendations::CustomerProfile;
 use crate::records::{Customer, ProductReview, Rating, SupportTicket};
@@ -86,6 +87,9 @@ closed_set! {
         CustomerInsight => "customer_insight",
         /// Executive summary; free text.
         ExecutiveSummary => "executive_summary",
+        /// Which of several tied playbook plays fits the facts; answered by a choice over the
+        /// plays' titles ([`crate::playbooks`]).
+        PlayChoice => "play_choice",
     }
 }
 
@@ -94,7 +98,7 @@ impl PromptKind {
     /// syntax for structured answers, `None` for the choice (nothing is generated freely).
     pub fn max_tokens(self) -> Option<u32> {
         Some(match self {
-            Self::ReviewSentiment | Self::ReviewCategory => return None,
+            Self::ReviewSentiment | Self::ReviewCategory | Self::PlayChoice => return None,
             Self::ReviewSummary => 50,
             Self::ReviewThemes => 64,
             Self::TicketAnalysis => 256,
@@ -364,23 +368,55 @@ impl PromptBuilder {
         Prompt::new(PromptKind::TicketAnalysis, text)
     }
 
-    /// A retention strategy for a customer at risk, from the score and its factors only.
-    pub fn retention_strategy(&self, risk: &ChurnRisk) -> Prompt {
+    /// A retention strategy for a customer at risk, from the score, its factors and the
+    /// retention plays chosen for them ([`crate::playbooks`]): the model explains the actions;
+    /// the facts (what is shown when its text fails the check) state the risk and the actions.
+    pub fn retention_strategy(&self, risk: &ChurnRisk, actions: &[ChosenPlay]) -> Prompt {
         let f = &risk.factors;
         Prompt::new(
             PromptKind::RetentionStrategy,
             format!(
-                "Create a retention strategy for a customer with churn risk score {} (0 = safe, 1 = about to leave).\n\
+                "Write a short retention strategy for this customer that explains the recommended actions.\n\
+                 Churn risk score {} (0 = safe, 1 = about to leave). \
                  Risk factors: {} inactive; average sentiment {} (from -1 to 1); {} in the last {CHURN_WINDOW_DAYS} days; \
-                 average support satisfaction {} out of 5; lifetime value ${}.",
+                 average support satisfaction {} out of 5; lifetime value ${}.{}",
                 fixed(risk.score, 2),
                 count(f.days_inactive.max(0) as u64, "day", "days"),
                 fixed(f.sentiment_score, 2),
                 count(f.support_tickets, "support ticket", "support tickets"),
                 fixed(f.satisfaction, 1),
                 fixed(f.lifetime_value, 2),
+                actions_line(actions),
             ),
         )
+    }
+
+    /// The question the model answers by a choice between tied plays' titles: which fits
+    /// `facts` (a facts line built by this builder or from numbers, never free text that has
+    /// not been redacted) best.
+    pub fn play_choice(&self, area: &str, facts: &str) -> Prompt {
+        Prompt::new(
+            PromptKind::PlayChoice,
+            format!(
+                "Which {area} action fits these facts best? Answer with the action's name.\n{}",
+                util::collapse_whitespace(facts)
+            ),
+        )
+    }
+
+    /// The segment's facts line (redacted), as the segment prompts state it.
+    pub fn segment_facts_line(&self, stats: &SegmentStats) -> String {
+        format!(
+            "Segment \"{}\". {}",
+            self.segment_name(stats),
+            self.segment_facts(stats, true)
+        )
+    }
+
+    /// Free text (a segment name, themes) as a prompt may show it: collapsed, redacted, cut to
+    /// [`MAX_SHORT_TEXT_CHARS`]; empty stays empty.
+    pub fn redacted_short(&self, s: &str) -> String {
+        self.short(s).unwrap_or_default()
     }
 
     fn segment_facts(&self, stats: &SegmentStats, detailed: bool) -> String {
@@ -537,8 +573,9 @@ impl PromptBuilder {
         Prompt::new(PromptKind::CustomerInsight, text)
     }
 
-    /// The executive summary, from company-wide numbers.
-    pub fn executive_summary(&self, stats: &ExecutiveStats) -> Prompt {
+    /// The executive summary, from company-wide numbers and the company-wide plays chosen for
+    /// them ([`crate::playbooks`]); the facts state both.
+    pub fn executive_summary(&self, stats: &ExecutiveStats, actions: &[ChosenPlay]) -> Prompt {
         let ltv = stats
             .avg_lifetime_value
             .map_or("unknown".to_string(), |v| format!("${}", fixed(v, 2)));
@@ -554,15 +591,28 @@ impl PromptBuilder {
         Prompt::new(
             PromptKind::ExecutiveSummary,
             format!(
-                "Write a short executive summary of customer health, with the main risk and one recommended action.\n\
-                 {}, {} at high churn risk (score above {}). Average lifetime value: {ltv}. {reviews} {}.",
+                "Write a short executive summary of customer health: the main risk, and how the recommended actions address it.\n\
+                 {}, {} at high churn risk (score above {}). Average lifetime value: {ltv}. {reviews} {}.{}",
                 count(stats.total_customers, "customer", "customers"),
                 stats.high_risk_customers,
                 fixed(HIGH_CHURN_RISK, 1),
                 count(stats.open_tickets, "open support ticket", "open support tickets"),
+                actions_line(actions),
             ),
         )
     }
+}
+
+/// `"\nRecommended actions: Title: action. Title: action."`, or nothing without actions.
+fn actions_line(actions: &[ChosenPlay]) -> String {
+    if actions.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = actions
+        .iter()
+        .map(|a| format!("{}: {}", a.title, a.action))
+        .collect();
+    format!("\nRecommended actions: {}", items.join(" "))
 }
 
 #[cfg(test)]

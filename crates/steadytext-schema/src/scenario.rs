@@ -13,7 +13,7 @@ use crate::analysis_types::{
 use crate::churn::{ChurnInputs, ChurnRisk};
 use crate::executive::ExecutiveStats;
 use crate::prompts::{ReviewInput, TicketInput};
-use crate::recommendations::CustomerProfile;
+use crate::recommendations::RecommendationInputs;
 use crate::records::{Customer, CustomerInteraction, ProductReview, Rating, SupportTicket};
 use crate::segments::{segment_names, SegmentStats};
 use crate::status::CustomerSnapshot;
@@ -188,15 +188,9 @@ pub async fn run_scenario(
     }
 
     let first = &data.customers[0];
-    let mine: Vec<ProductReview> = data
-        .reviews
-        .iter()
-        .filter(|r| r.customer_id == Some(first.id))
-        .cloned()
-        .collect();
-    let recommendations = analyst
-        .recommendations(first.id, &CustomerProfile::from_records(first, &mine), 5)
-        .await?;
+    let inputs =
+        RecommendationInputs::from_records(first, &data.customers, &data.reviews, &data.tickets);
+    let recommendations = analyst.recommendations(first.id, &inputs, 5).await?;
 
     let stats = ExecutiveStats::from_records(&data.customers, &data.reviews, &data.tickets);
     let executive = analyst.executive_summary(&stats).await?;

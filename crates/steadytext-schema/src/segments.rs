@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aspects::{count_topics, TopicCount};
+use crate::churn::CHURN_REPORT_THRESHOLD;
 use crate::enums::InteractionType;
 use crate::records::{Customer, CustomerInteraction, ProductReview};
 use crate::sentiment::{average_sentiment, SentimentBucket};
@@ -41,9 +42,64 @@ pub struct SegmentStats {
     /// mentioned first ([`crate::aspects::count_topics`]).
     #[serde(default)]
     pub topics: Vec<TopicCount>,
+    /// Customers whose stored churn risk is above the seed's reporting threshold (0.3).
+    #[serde(default)]
+    pub at_risk_customers: u64,
 }
 
 impl SegmentStats {
+    /// The facts marketing plays are chosen by ([`crate::playbooks`]): `segment`, `customers`,
+    /// `avg_lifetime_value`, `sentiment` (the bucket's phrase), `avg_rating`, `reviews`,
+    /// `themes`, `at_risk_customers`, `at_risk_share` (unknown ones left out). `segment` and
+    /// `themes` are shown as given: pass them through the prompt builder's redaction first if
+    /// they can hold personal data.
+    pub fn facts(&self) -> crate::playbooks::Facts {
+        use crate::util::{count, fixed};
+        let share = if self.customer_count == 0 {
+            None
+        } else {
+            Some(self.at_risk_customers as f64 / self.customer_count as f64)
+        };
+        crate::playbooks::Facts::new()
+            .text("segment", &self.segment_name)
+            .number(
+                "customers",
+                self.customer_count as f64,
+                count(self.customer_count, "customer", "customers"),
+            )
+            .maybe_number(
+                "avg_lifetime_value",
+                util::finite(self.avg_lifetime_value),
+                |v| format!("${}", fixed(v, 2)),
+            )
+            .text(
+                "sentiment",
+                self.sentiment_bucket().map_or("", |b| b.phrase()),
+            )
+            .maybe_number("avg_rating", util::finite(self.avg_rating), |v| {
+                format!("{} out of 5", fixed(v, 1))
+            })
+            .number(
+                "reviews",
+                self.review_count as f64,
+                count(self.review_count, "review", "reviews"),
+            )
+            .texts(
+                "themes",
+                self.common_themes
+                    .iter()
+                    .take(crate::prompts::MAX_LISTED_THEMES)
+                    .cloned()
+                    .collect(),
+            )
+            .number(
+                "at_risk_customers",
+                self.at_risk_customers as f64,
+                count(self.at_risk_customers, "customer", "customers"),
+            )
+            .maybe_number("at_risk_share", share, |v| fixed(v, 2))
+    }
+
     /// The seed's sentiment bucket for the segment's average (`None` without data).
     pub fn sentiment_bucket(&self) -> Option<SentimentBucket> {
         SentimentBucket::from_average(self.avg_sentiment)
@@ -104,6 +160,13 @@ impl SegmentStats {
                     .iter()
                     .flat_map(|r| r.review_aspects.iter().flatten()),
             ),
+            at_risk_customers: customers
+                .iter()
+                .filter(|c| members.contains(&c.id))
+                .filter(|c| {
+                    util::finite(c.churn_risk_score).is_some_and(|r| r > CHURN_REPORT_THRESHOLD)
+                })
+                .count() as u64,
         }
     }
 }

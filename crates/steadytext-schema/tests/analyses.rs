@@ -6,7 +6,7 @@ use steadytext_core::{Backend, Cache, Engine};
 use steadytext_schema::faithfulness::{self, Grounding};
 use steadytext_schema::prompts::{PromptBuilder, ReviewInput, TicketInput};
 use steadytext_schema::scenario::{run_scenario, seed_sample};
-use steadytext_schema::{Analyst, Polarity, Rating, RecommendationType};
+use steadytext_schema::{Analyst, Polarity, Rating, RecommendationInputs, RecommendationType};
 
 /// One model and one in-memory cache per test binary: later tests reuse earlier results.
 fn engine() -> &'static Engine {
@@ -122,7 +122,7 @@ async fn the_seed_scenario_runs_through_every_analysis() {
         "no customer is dropped from the dashboard"
     );
     let recs = &r.recommendations.recommendations;
-    assert_eq!(recs.len(), 3);
+    assert!(!recs.is_empty() && recs.len() <= 5);
     assert!(recs.windows(2).all(|w| w[0].priority <= w[1].priority));
     let retention = recs
         .iter()
@@ -131,15 +131,97 @@ async fn the_seed_scenario_runs_through_every_analysis() {
     assert_eq!(retention.priority, 2, "customer 1 is not at risk > 0.5");
     assert!(!r.executive.insights.is_empty());
 
+    // Every product named exists in the data and was not reviewed by the customer; every
+    // play-based text is its play's template filled with facts.
+    let data = seed_sample(now);
+    let products: Vec<i32> = data.reviews.iter().filter_map(|r| r.product_id).collect();
+    let books = analyst.playbooks();
+    for rec in recs {
+        match rec.recommendation_type {
+            RecommendationType::Product => {
+                let id = rec
+                    .product_id
+                    .expect("a product recommendation names its product");
+                assert!(products.contains(&id), "{rec:?}");
+                assert_eq!(rec.title, format!("Product {id}"));
+                assert!(!data
+                    .reviews
+                    .iter()
+                    .any(|v| v.customer_id == Some(1) && v.product_id == Some(id)));
+            }
+            kind => {
+                let play = rec
+                    .play
+                    .as_deref()
+                    .expect("retention and upsell come from plays");
+                let list = if kind == RecommendationType::Retention {
+                    &books.retention
+                } else {
+                    &books.upsell
+                };
+                assert!(list.iter().any(|p| p.id == play), "{rec:?}");
+            }
+        }
+        // No figure in a recommendation that the customer's facts do not hold.
+        let facts = format!(
+            "{} {}",
+            RecommendationInputs::from_records(
+                &data.customers[0],
+                &data.customers,
+                &data.reviews,
+                &data.tickets
+            )
+            .facts_line(),
+            products
+                .iter()
+                .map(|p| format!("Product {p}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if rec.recommendation_type != RecommendationType::Product {
+            assert_eq!(
+                faithfulness::check(&rec.description, &facts, ""),
+                Ok(()),
+                "{rec:?}"
+            );
+        }
+    }
+    // Seed data: the only product rated 4 or more is 101, which customer 1 reviewed.
+    assert!(!recs
+        .iter()
+        .any(|r| r.recommendation_type == RecommendationType::Product));
+
+    for s in &r.segments {
+        let ids: std::collections::BTreeSet<&str> = s
+            .strategies
+            .strategies
+            .iter()
+            .map(|m| m.play.as_str())
+            .collect();
+        assert_eq!(ids.len(), 3, "three distinct plays: {:?}", s.strategies);
+        for m in &s.strategies.strategies {
+            assert!(books.marketing.iter().any(|p| p.id == m.play), "{m:?}");
+            assert!(!m.description.contains('{'), "{m:?}");
+        }
+    }
+    for s in &r.retention {
+        assert!(!s.actions.is_empty(), "a retention strategy has actions");
+        assert!(s
+            .actions
+            .iter()
+            .all(|a| books.retention.iter().any(|p| p.id == a.play)));
+    }
+    assert!(!r.executive.actions.is_empty());
+
     // Every free text shown is model prose that passes the faithfulness check against its
-    // prompt's facts, or those facts, labelled as the fallback.
+    // prompt's facts, or those facts (with the chosen actions), labelled as the fallback.
     let prompts = PromptBuilder::new();
     let mut shown: Vec<(Grounding, &str, steadytext_schema::prompts::Prompt)> = Vec::new();
     for s in &r.retention {
         shown.push((
             s.grounding,
             &s.strategy,
-            prompts.retention_strategy(&s.risk),
+            prompts.retention_strategy(&s.risk, &s.actions),
         ));
     }
     for d in &r.dashboard {
@@ -152,8 +234,18 @@ async fn the_seed_scenario_runs_through_every_analysis() {
     shown.push((
         r.executive.grounding,
         &r.executive.insights,
-        prompts.executive_summary(&r.executive.stats),
+        prompts.executive_summary(&r.executive.stats, &r.executive.actions),
     ));
+    for s in &r.retention {
+        if s.grounding == Grounding::Fallback {
+            for a in &s.actions {
+                assert!(
+                    s.strategy.contains(&a.action),
+                    "the fallback states the actions"
+                );
+            }
+        }
+    }
     for (grounding, text, prompt) in &shown {
         match grounding {
             Grounding::Checked => assert_eq!(

@@ -66,6 +66,7 @@ fn sample_segment() -> SegmentStats {
         avg_rating: Some(4.25),
         common_themes: vec!["quality".into(), "customer service".into()],
         topics: vec![],
+        at_risk_customers: 12,
     }
 }
 
@@ -141,13 +142,27 @@ fn ticket_prompt() {
 
 #[test]
 fn retention_prompt() {
-    let p = PromptBuilder::new().retention_strategy(&sample_risk());
+    let p = PromptBuilder::new().retention_strategy(&sample_risk(), &[]);
     assert_eq!(
         p.text,
-        "Create a retention strategy for a customer with churn risk score 0.70 (0 = safe, 1 = about to leave).\n\
+        "Write a short retention strategy for this customer that explains the recommended actions.\n\
+         Churn risk score 0.70 (0 = safe, 1 = about to leave). \
          Risk factors: 15 days inactive; average sentiment -0.50 (from -1 to 1); 2 support tickets in the \
          last 90 days; average support satisfaction 2.0 out of 5; lifetime value $450.00."
     );
+    let action = crate::playbooks::ChosenPlay {
+        play: "check-in".into(),
+        title: "Check-in message".into(),
+        action: "Send a short check-in.".into(),
+        expected_impact: None,
+        chosen_by: crate::playbooks::ChosenBy::Rules,
+    };
+    let p = PromptBuilder::new().retention_strategy(&sample_risk(), &[action.clone(), action]);
+    assert!(p.facts().starts_with("Churn risk score 0.70"));
+    assert!(p.facts().ends_with(
+        "$450.00.\nRecommended actions: Check-in message: Send a short check-in. \
+         Check-in message: Send a short check-in."
+    ));
 }
 
 #[test]
@@ -250,8 +265,8 @@ fn insight_and_executive_prompts() {
         open_tickets: 2,
     };
     assert_eq!(
-        b.executive_summary(&stats).text,
-        "Write a short executive summary of customer health, with the main risk and one recommended action.\n\
+        b.executive_summary(&stats, &[]).text,
+        "Write a short executive summary of customer health: the main risk, and how the recommended actions address it.\n\
          3 customers, 1 at high churn risk (score above 0.7). Average lifetime value: $1033.33. 3 reviews, \
          average rating 3.0 out of 5. 2 open support tickets."
     );
@@ -263,8 +278,8 @@ fn every_kind_has_a_version_and_a_budget_rule() {
         assert_eq!(
             kind.max_tokens().is_none(),
             matches!(
-                *kind,
-                PromptKind::ReviewSentiment | PromptKind::ReviewCategory
+                kind,
+                PromptKind::ReviewSentiment | PromptKind::ReviewCategory | PromptKind::PlayChoice
             )
         );
     }
@@ -452,11 +467,12 @@ fn all_prompts(customer: &Customer, text: &str) -> Vec<Prompt> {
         b.review_summary(&input),
         b.review_themes(&input),
         b.ticket_analysis(&TicketInput::from_ticket(&ticket)),
-        b.retention_strategy(&risk),
+        b.retention_strategy(&risk, &[]),
         b.segment_profile(&stats),
         b.segment_strategies(&stats),
         b.customer_insight(&snapshot),
-        b.executive_summary(&exec),
+        b.executive_summary(&exec, &[]),
+        b.play_choice("marketing", &b.segment_facts_line(&stats)),
     ];
     for kind in RecommendationType::ALL {
         prompts.push(b.recommendation(*kind, &profile));
