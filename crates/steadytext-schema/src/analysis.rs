@@ -31,6 +31,7 @@ use crate::playbooks::{
     order_by_scores, rank_plays, ChosenBy, ChosenPlay, Facts, Play, Playbooks, EXECUTIVE_ACTIONS,
     MARKETING_PLAYS, RETENTION_ACTIONS,
 };
+use crate::privacy::{NameDirectory, Redactor};
 use crate::prompts::{Prompt, PromptBuilder, ReviewInput, TicketInput};
 use crate::quote::{
     is_quoted, quotable_spans, sentence_containing, summary_sentence, MAX_QUOTE_CANDIDATES,
@@ -39,6 +40,7 @@ use crate::recommendations::{
     product_recommendations, rank_recommendations, Recommendation, RecommendationInputs,
     MAX_PRODUCT_RECOMMENDATIONS,
 };
+use crate::records::Customer;
 use crate::segments::SegmentStats;
 use crate::sentiment::{Polarity, ReviewSentiment};
 use crate::sentiment_model::SentimentModel;
@@ -245,6 +247,19 @@ impl<'e> Analyst<'e> {
     pub fn with_prompts(mut self, prompts: PromptBuilder) -> Self {
         self.prompts = prompts;
         self
+    }
+
+    /// This analyst for a row written by `owner` (if any): prompts redacted of the owner's
+    /// names and email, of every customer name in `names`, and of cue-introduced names ("by
+    /// Maria Garcia"). The demo and the PostgreSQL path both redact this way.
+    pub fn for_author(&self, owner: Option<&Customer>, names: &Arc<NameDirectory>) -> Self {
+        let redactor = match owner {
+            Some(c) => Redactor::for_customer(c),
+            None => Redactor::new(),
+        }
+        .with_directory(names.clone());
+        self.clone()
+            .with_prompts(PromptBuilder::with_redactor(redactor))
     }
 
     /// The engine.

@@ -2,6 +2,8 @@
 //! every analysis, with no database. `steadytext demo` prints it; the PostgreSQL adapter runs the
 //! same analyses over real tables.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
@@ -10,8 +12,13 @@ use crate::analysis_types::{
     AnalyzedTicket, CustomerInsight, CustomerRecommendations, ExecutiveSummary, RetentionStrategy,
     ReviewAnalysis, SegmentProfile,
 };
+use crate::batch::{self, DEFAULT_CONCURRENCY};
 use crate::churn::{ChurnInputs, ChurnRisk};
 use crate::executive::ExecutiveStats;
+use crate::privacy::NameDirectory;
+use crate::progress::{
+    NoProgress, Progress, Stage, STAGE_CHURN, STAGE_DASHBOARD, STAGE_PENDING, STAGE_SEGMENTS,
+};
 use crate::prompts::{ReviewInput, TicketInput};
 use crate::recommendations::RecommendationInputs;
 use crate::records::{Customer, CustomerInteraction, ProductReview, Rating, SupportTicket};
@@ -120,12 +127,38 @@ pub struct ScenarioReport {
     pub executive: ExecutiveSummary,
 }
 
-/// Run every analysis over `data` as of `now`, the way the seed's triggers and functions would.
+/// Run every analysis over `data` as of `now`, the way the seed's triggers and functions would,
+/// with [`DEFAULT_CONCURRENCY`] calls in flight and no progress reports.
 pub async fn run_scenario(
+    analyst: &Analyst<'_>,
+    data: SampleData,
+    now: DateTime<Utc>,
+) -> AnalysisResult<ScenarioReport> {
+    run_scenario_with(analyst, data, now, DEFAULT_CONCURRENCY, &NoProgress).await
+}
+
+/// [`run_scenario`] with `concurrency` model calls in flight per stage and `progress`
+/// reports — the orchestration of the PostgreSQL path (`steadytext-pg`'s `Intelligence`):
+/// the same [`batch::ordered`] stages, the same redaction (each row's prompts scrubbed of its
+/// author's names and of every customer name in the data, [`Analyst::for_author`]), results
+/// in input order.
+pub async fn run_scenario_with(
     analyst: &Analyst<'_>,
     mut data: SampleData,
     now: DateTime<Utc>,
+    concurrency: usize,
+    progress: &dyn Progress,
 ) -> AnalysisResult<ScenarioReport> {
+    let names = Arc::new(NameDirectory::new(
+        data.customers
+            .iter()
+            .map(|c| (c.first_name.as_deref(), c.last_name.as_deref())),
+    ));
+    let customers = data.customers.clone();
+    let author = |id: Option<i32>| {
+        let owner = customers.iter().find(|c| Some(c.id) == id);
+        analyst.for_author(owner, &names)
+    };
     let mut interactions: Vec<CustomerInteraction> = Vec::new();
     let mut log = |new: crate::records::NewInteraction| {
         interactions.push(CustomerInteraction {
@@ -140,9 +173,18 @@ pub async fn run_scenario(
         });
     };
 
+    let stage = Stage::start(
+        progress,
+        STAGE_PENDING,
+        (data.reviews.len() + data.tickets.len()) as u64,
+    );
+    let analysed = batch::ordered(&data.reviews, concurrency, &stage, |review| {
+        let analyst = author(review.customer_id);
+        async move { analyst.review(&ReviewInput::from_review(review)).await }
+    })
+    .await?;
     let mut reviews = Vec::new();
-    for review in &mut data.reviews {
-        let a = analyst.review(&ReviewInput::from_review(review)).await?;
+    for (review, a) in data.reviews.iter_mut().zip(analysed) {
         a.apply_to(review);
         log(a.interaction(review));
         reviews.push((review.id, a));
@@ -159,33 +201,46 @@ pub async fn run_scenario(
     }
 
     let mut churn = Vec::new();
-    let mut retention = Vec::new();
     for customer in &mut data.customers {
         let inputs = ChurnInputs::from_records(customer, &interactions, &data.tickets, now);
         let risk = crate::churn::churn_risk(&inputs);
         customer.churn_risk_score = Some(risk.rounded_score());
-        if let Some(s) = analyst.retention_strategy(customer.id, &risk).await? {
-            retention.push(s);
-        }
         churn.push((customer.id, risk));
     }
+    let reportable: Vec<&(i32, ChurnRisk)> =
+        churn.iter().filter(|(_, r)| r.is_reportable()).collect();
+    let stage = Stage::start(progress, STAGE_CHURN, reportable.len() as u64);
+    let retention = batch::ordered(&reportable, concurrency, &stage, |(id, risk)| {
+        analyst.retention_strategy(*id, risk)
+    })
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
 
-    let mut segments = Vec::new();
-    for name in segment_names(&data.customers) {
-        let stats =
-            SegmentStats::from_records(&name, &data.customers, &interactions, &data.reviews);
-        segments.push(analyst.segment_profile(&stats).await?);
-    }
+    let stats: Vec<SegmentStats> = segment_names(&data.customers)
+        .iter()
+        .map(|name| SegmentStats::from_records(name, &data.customers, &interactions, &data.reviews))
+        .collect();
+    let stage = Stage::start(progress, STAGE_SEGMENTS, stats.len() as u64);
+    let segments =
+        batch::ordered(&stats, concurrency, &stage, |s| analyst.segment_profile(s)).await?;
 
-    let mut dashboard = Vec::new();
-    for customer in &data.customers {
-        let snapshot = CustomerSnapshot::from_records(customer, &interactions, &data.tickets, now);
-        dashboard.push(
-            analyst
-                .customer_insight(&snapshot, customer.churn_risk_score)
-                .await?,
-        );
-    }
+    let snapshots: Vec<(CustomerSnapshot, Option<f64>)> = data
+        .customers
+        .iter()
+        .map(|c| {
+            (
+                CustomerSnapshot::from_records(c, &interactions, &data.tickets, now),
+                c.churn_risk_score,
+            )
+        })
+        .collect();
+    let stage = Stage::start(progress, STAGE_DASHBOARD, snapshots.len() as u64);
+    let dashboard = batch::ordered(&snapshots, concurrency, &stage, |(snapshot, risk)| {
+        analyst.customer_insight(snapshot, *risk)
+    })
+    .await?;
 
     let first = &data.customers[0];
     let inputs =
