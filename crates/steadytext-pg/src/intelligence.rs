@@ -43,7 +43,7 @@ use steadytext_schema::scenario::seed_sample;
 use steadytext_schema::{
     AnalysisError, Analyst, AnalyzedTicket, ChurnRisk, Customer, CustomerInsight, CustomerProfile,
     CustomerRecommendations, ExecutiveSummary, NameDirectory, ProductReview, PromptBuilder,
-    Redactor, RetentionStrategy, ReviewAnalysis, SegmentProfile, SupportTicket,
+    Redactor, ResolutionPlaybook, RetentionStrategy, ReviewAnalysis, SegmentProfile, SupportTicket,
 };
 
 use crate::aggregates;
@@ -190,11 +190,13 @@ struct ReviewSubject {
     names: Arc<NameDirectory>,
 }
 
-/// A ticket and its owner, read for an analysis, with every customer name the database knows.
+/// A ticket and its owner, read for an analysis, with every customer name the database knows
+/// and the resolution playbook as the table holds it now.
 struct TicketSubject {
     ticket: SupportTicket,
     owner: Option<Customer>,
     names: Arc<NameDirectory>,
+    playbook: Arc<ResolutionPlaybook>,
 }
 
 /// A queued job's analysis, computed and not yet written.
@@ -465,7 +467,9 @@ impl Intelligence {
         Ok(analysed)
     }
 
-    /// The seed's `analyze_support_ticket`, on `conn`: `ai_analysis` (the six keys),
+    /// The seed's `analyze_support_ticket`, on `conn`: `ai_analysis` (the six keys, plus
+    /// `category` and `rules`; the resolution from `steadytext.resolution_playbook` as it is
+    /// now, see [`crate::playbook`]),
     /// `priority = COALESCE(priority, urgency)`, and exactly one `support`/`ticket` interaction
     /// (metadata: the analysis plus `ticket_id`), replacing any earlier one.
     ///
@@ -497,16 +501,19 @@ impl Intelligence {
             None => None,
         };
         let names = self.names(&mut *conn).await?;
+        let playbook = Arc::new(crate::playbook::load(&mut *conn).await?);
         Ok(TicketSubject {
             ticket,
             owner,
             names,
+            playbook,
         })
     }
 
     async fn ticket_model(&self, s: &TicketSubject) -> Result<AnalyzedTicket> {
         let analysis = self
             .analyst_for(s.owner.as_ref(), &s.names)
+            .with_playbook(s.playbook.clone())
             .ticket(&TicketInput::from_ticket(&s.ticket))
             .await?;
         Ok(AnalyzedTicket::new(&s.ticket, analysis))

@@ -104,8 +104,10 @@ async fn every_seed_function_on_the_sample(pool: PgPool) {
         assert_eq!(
             keys,
             [
+                "category",
                 "follow_up_needed",
                 "root_cause",
+                "rules",
                 "sentiment",
                 "suggested_resolution",
                 "tags",
@@ -113,6 +115,7 @@ async fn every_seed_function_on_the_sample(pool: PgPool) {
             ]
             .into_iter()
             .collect(),
+            "the seed's six keys, plus the category and the rules that fired"
         );
         assert_eq!(priority.as_deref(), analysis["urgency"].as_str());
     }
