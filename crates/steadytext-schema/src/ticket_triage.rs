@@ -417,13 +417,29 @@ mod tests {
 
     #[test]
     fn candidates_focus_on_keywords_when_they_can() {
-        let spans = vec!["order".to_string(), "stopped working".to_string()];
+        let spans = vec![
+            "order".to_string(),
+            "stopped working".to_string(),
+            "Tracking".to_string(),
+            "Tracking shows no updates".to_string(),
+        ];
         assert_eq!(
             cause_candidates(spans.clone(), &["stopped working"]),
             ["stopped working"]
         );
-        assert_eq!(cause_candidates(spans.clone(), &["refund"]), spans);
-        assert_eq!(cause_candidates(spans.clone(), &[] as &[&str]), spans);
+        assert_eq!(
+            cause_candidates(spans.clone(), &["tracking"]),
+            ["Tracking shows no updates"],
+            "two words or more when there are any"
+        );
+        assert_eq!(
+            cause_candidates(spans.clone(), &["refund"]),
+            ["stopped working", "Tracking shows no updates"]
+        );
+        assert_eq!(
+            cause_candidates(vec!["order".into()], &["refund"]),
+            ["order"]
+        );
     }
 
     #[test]
