@@ -180,15 +180,15 @@ fn ends_ok(word: &str) -> bool {
 static FUNCTION_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     [
         "a", "an", "the", "and", "or", "but", "nor", "so", "yet", "if", "then", "than", "that",
-        "this", "these", "those", "it", "its", "it's", "i", "i'm", "i've", "i'd", "me", "my", "we",
-        "our", "you", "your", "he", "she", "they", "them", "their", "his", "her", "is", "are",
-        "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has", "had",
-        "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "into", "about", "up",
-        "out", "off", "over", "after", "before", "just", "also", "very", "really", "too", "quite",
-        "which", "who", "whom", "what", "when", "where", "while", "because", "there", "here",
-        "all", "some", "any", "would", "will", "can", "could", "should", "may", "might", "must",
-        "shall", "not", "no", "only", "even", "still", "again", "ever", "much", "more", "most",
-        "such", "other", "one's", "us", "him", "said", "got", "get",
+        "this", "these", "those", "it", "its", "it's", "i", "i'm", "i've", "i'd", "me", "my",
+        "we", "our", "you", "your", "he", "she", "they", "them", "their", "his", "her", "is",
+        "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has",
+        "had", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "into", "about",
+        "up", "out", "off", "over", "after", "before", "just", "also", "very", "really", "too",
+        "quite", "which", "who", "whom", "what", "when", "where", "while", "because", "there",
+        "here", "all", "some", "any", "would", "will", "can", "could", "should", "may", "might",
+        "must", "shall", "not", "no", "only", "even", "still", "again", "ever", "much", "more",
+        "most", "such", "other", "one's", "us", "him", "said", "got", "get",
     ]
     .into_iter()
     .collect()
@@ -199,13 +199,13 @@ static FUNCTION_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 static NO_START: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     [
         "a", "an", "the", "and", "or", "but", "nor", "so", "yet", "if", "then", "than", "that",
-        "this", "these", "those", "it", "its", "it's", "i", "i'm", "i've", "i'd", "me", "my", "we",
-        "our", "you", "your", "he", "she", "they", "them", "their", "his", "her", "is", "are",
-        "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has", "had",
-        "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "into", "about", "which",
-        "who", "whom", "what", "when", "where", "while", "because", "there", "here", "would",
-        "will", "can", "could", "should", "may", "might", "must", "shall", "also", "just", "us",
-        "him",
+        "this", "these", "those", "it", "its", "it's", "i", "i'm", "i've", "i'd", "me", "my",
+        "we", "our", "you", "your", "he", "she", "they", "them", "their", "his", "her", "is",
+        "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has",
+        "had", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "into", "about",
+        "which", "who", "whom", "what", "when", "where", "while", "because", "there", "here",
+        "would", "will", "can", "could", "should", "may", "might", "must", "shall", "also",
+        "just", "us", "him",
     ]
     .into_iter()
     .collect()
@@ -228,9 +228,7 @@ mod tests {
         let text = "great great great great great great great great";
         let spans = quotable_spans(text, 100);
         assert_eq!(spans.len(), MAX_QUOTE_WORDS);
-        assert!(spans
-            .iter()
-            .all(|s| s.split_whitespace().count() <= MAX_QUOTE_WORDS));
+        assert!(spans.iter().all(|s| s.split_whitespace().count() <= MAX_QUOTE_WORDS));
         let long = "word ".repeat(2000);
         assert!(quotable_spans(&long, 50).len() <= 50);
     }
