@@ -273,7 +273,7 @@ async fn main() -> Result<()> {
     let mut texts = Vec::new();
     for r in &report.retention {
         texts.push((
-            prompts.retention_strategy(&r.risk),
+            prompts.retention_strategy(&r.risk, &r.actions),
             r.strategy.clone(),
             r.grounding,
         ));
@@ -287,7 +287,7 @@ async fn main() -> Result<()> {
     }
     let e = &report.executive;
     texts.push((
-        prompts.executive_summary(&e.stats),
+        prompts.executive_summary(&e.stats, &e.actions),
         e.insights.clone(),
         e.grounding,
     ));

@@ -379,10 +379,11 @@ async fn demo_report(
     for t in &tickets {
         match &t.ai_analysis {
             Some(a) => out.push_str(&format!(
-                "{}: priority {}, sentiment {}, follow-up {}\n  root cause: {}\n  resolution: {}\n  tags: {}\n",
+                "{}: priority {}, sentiment {}, category {}, follow-up {}\n  root cause (quoted): \"{}\"\n  resolution (playbook): {}\n  tags: {}\n",
                 t.ticket_number.as_deref().unwrap_or("?"),
                 t.priority.map_or("-".into(), |p| p.to_string()),
                 a.sentiment,
+                if a.category.is_empty() { "-" } else { &a.category },
                 a.follow_up_needed,
                 a.root_cause,
                 a.suggested_resolution,

@@ -109,16 +109,18 @@ pub fn render(r: &ScenarioReport) -> String {
     for (id, t) in &r.tickets {
         let a = &t.analysis;
         s.push_str(&format!(
-            "ticket {}: priority {}, urgency {}, sentiment {}, follow-up {}{}\n  root cause: {}\n  resolution: {}\n  tags: {}\n",
+            "ticket {}: priority {}, urgency {}, sentiment {}, category {}, follow-up {}{}\n  root cause (quoted): \"{}\"\n  resolution (playbook): {}\n  tags: {}\n  rules: {}\n",
             id,
             t.priority,
             a.urgency,
             a.sentiment,
+            a.category,
             a.follow_up_needed,
             review_flag(t.human_review.needed, &reasons(&t.human_review.reasons)),
             a.root_cause,
             a.suggested_resolution,
-            a.tags.join(", ")
+            a.tags.join(", "),
+            a.rules.join("; ")
         ));
     }
     render_dashboard(&mut s, &r.dashboard);

@@ -78,6 +78,12 @@ pub enum PgError {
     #[error("analysis failed: {0}")]
     Analysis(#[from] steadytext_schema::AnalysisError),
 
+    /// The `steadytext.resolution_playbook` table does not make a playbook (e.g. its catch-all
+    /// row, category `other` without keywords, was deleted). Ticket jobs fail and are retried:
+    /// fixing the table lets them succeed.
+    #[error("the resolution playbook table is unusable: {0}")]
+    Playbook(#[from] steadytext_schema::PlaybookError),
+
     /// A worker slot panicked outside the handler (a bug in this crate).
     #[error("worker slot panicked: {0}")]
     WorkerPanicked(String),

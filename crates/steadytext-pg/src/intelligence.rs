@@ -44,8 +44,8 @@ use steadytext_schema::taxonomy::Taxonomy;
 use steadytext_schema::{
     AnalysisError, Analyst, AnalyzedTicket, ChurnRisk, Customer, CustomerInsight,
     CustomerRecommendations, ExecutiveSummary, NameDirectory, Playbooks, ProductReview,
-    PromptBuilder, RecommendationInputs, Redactor, RetentionStrategy, ReviewAnalysis,
-    SegmentProfile, SupportTicket,
+    RecommendationInputs, ResolutionPlaybook, RetentionStrategy, ReviewAnalysis, SegmentProfile,
+    SupportTicket,
 };
 
 use crate::aggregates;
@@ -194,11 +194,14 @@ struct ReviewSubject {
     taxonomy: Arc<Taxonomy>,
 }
 
-/// A ticket and its owner, read for an analysis, with every customer name the database knows.
+/// A ticket and its owner, read for an analysis, with every customer name the database knows
+/// and the resolution playbook and taxonomy as the tables hold them now.
 struct TicketSubject {
     ticket: SupportTicket,
     owner: Option<Customer>,
     names: Arc<NameDirectory>,
+    playbook: Arc<ResolutionPlaybook>,
+    taxonomy: Arc<Taxonomy>,
 }
 
 /// A queued job's analysis, computed and not yet written.
@@ -272,13 +275,7 @@ impl Intelligence {
     /// and email, of every customer name in `names`, and of cue-introduced names ("by Maria
     /// Garcia") — a ticket without a customer gets all but the first.
     fn analyst_for(&self, owner: Option<&Customer>, names: &Arc<NameDirectory>) -> Analyst<'_> {
-        let redactor = match owner {
-            Some(c) => Redactor::for_customer(c),
-            None => Redactor::new(),
-        }
-        .with_directory(names.clone());
-        self.analyst()
-            .with_prompts(PromptBuilder::with_redactor(redactor))
+        self.analyst().for_author(owner, names)
     }
 
     /// Every customer name in the database, read once and reused (a customer added or removed
@@ -481,7 +478,9 @@ impl Intelligence {
         Ok(analysed)
     }
 
-    /// The seed's `analyze_support_ticket`, on `conn`: `ai_analysis` (the six keys),
+    /// The seed's `analyze_support_ticket`, on `conn`: `ai_analysis` (the six keys, plus
+    /// `category` and `rules`; the resolution from `steadytext.resolution_playbook` as it is
+    /// now, see [`crate::playbook`]),
     /// `priority = COALESCE(priority, urgency)`, and exactly one `support`/`ticket` interaction
     /// (metadata: the analysis plus `ticket_id`), replacing any earlier one.
     ///
@@ -513,16 +512,22 @@ impl Intelligence {
             None => None,
         };
         let names = self.names(&mut *conn).await?;
+        let playbook = Arc::new(crate::playbook::load(&mut *conn).await?);
+        let taxonomy = Arc::new(crate::taxonomy::load(&mut *conn).await?);
         Ok(TicketSubject {
             ticket,
             owner,
             names,
+            playbook,
+            taxonomy,
         })
     }
 
     async fn ticket_model(&self, s: &TicketSubject) -> Result<AnalyzedTicket> {
         let analysis = self
             .analyst_for(s.owner.as_ref(), &s.names)
+            .with_playbook(s.playbook.clone())
+            .with_taxonomy(s.taxonomy.clone())
             .ticket(&TicketInput::from_ticket(&s.ticket))
             .await?;
         Ok(AnalyzedTicket::new(&s.ticket, analysis))

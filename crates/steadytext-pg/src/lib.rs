@@ -10,6 +10,8 @@
 //! * [`Intelligence`]: the seed's analyses over a [`Store`] and an engine; company-wide inputs
 //!   are SQL aggregates ([`aggregates`]), bulk runs keep several model calls in flight
 //!   ([`batch`]) and report [`Progress`].
+//! * [`playbook`]: the resolution playbook as the table `steadytext.resolution_playbook`,
+//!   which ticket analyses choose their suggested resolution from.
 //!
 //! Inserting a row into `product_reviews` or `support_tickets`, or changing what its analysis
 //! reads (a review's title, text, rating, customer or product; a ticket's category, subject,
@@ -39,6 +41,7 @@ pub mod batch;
 pub mod cache;
 pub mod error;
 pub mod intelligence;
+pub mod playbook;
 pub use steadytext_schema::progress;
 pub mod queue;
 pub mod rows;

@@ -23,10 +23,11 @@ use crate::aspects::{
     quoted_themes_schema, rule_category, CategorisedBy, QuotedThemes, ReviewAspect,
 };
 use crate::churn::ChurnRisk;
-use crate::enums::RecommendationType;
+use crate::enums::{RecommendationType, Urgency};
 use crate::error::SchemaError;
 use crate::executive::ExecutiveStats;
 use crate::faithfulness::{self, Grounded};
+use crate::playbook::ResolutionPlaybook;
 use crate::playbooks::{
     order_by_scores, rank_plays, ChosenBy, ChosenPlay, Facts, Play, Playbooks, EXECUTIVE_ACTIONS,
     MARKETING_PLAYS, RETENTION_ACTIONS,
@@ -42,10 +43,11 @@ use crate::recommendations::{
 };
 use crate::records::Customer;
 use crate::segments::SegmentStats;
-use crate::sentiment::{Polarity, ReviewSentiment};
+use crate::sentiment::{Polarity, ReviewSentiment, TicketSentiment};
 use crate::sentiment_model::SentimentModel;
 use crate::status::CustomerSnapshot;
 use crate::taxonomy::Taxonomy;
+use crate::ticket_triage::{self, TriageRules};
 
 /// What can go wrong in an analysis.
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +162,8 @@ pub struct Analyst<'e> {
     sentiment: SentimentModel,
     taxonomy: Arc<Taxonomy>,
     playbooks: Arc<Playbooks>,
+    playbook: Arc<ResolutionPlaybook>,
+    triage: Arc<TriageRules>,
 }
 
 /// Keep the first sentence of a generated text (the model sometimes goes on).
@@ -198,6 +202,8 @@ impl<'e> Analyst<'e> {
             sentiment: SentimentModel::default(),
             taxonomy: Arc::new(Taxonomy::default()),
             playbooks: Arc::new(Playbooks::default()),
+            playbook: Arc::new(ResolutionPlaybook::default()),
+            triage: Arc::new(TriageRules::default()),
         }
     }
 
@@ -223,15 +229,34 @@ impl<'e> Analyst<'e> {
         &self.playbooks
     }
 
-    /// File review themes under this taxonomy (default: [`Taxonomy::default`]).
-    pub fn with_taxonomy(mut self, taxonomy: Arc<Taxonomy>) -> Self {
-        self.taxonomy = taxonomy;
+    /// File review themes and tickets under this taxonomy (default [`Taxonomy::default`]).
+    pub fn with_taxonomy(mut self, taxonomy: impl Into<Arc<Taxonomy>>) -> Self {
+        self.taxonomy = taxonomy.into();
         self
     }
 
-    /// The taxonomy themes are filed under.
+    /// Choose ticket resolutions from this playbook (default [`ResolutionPlaybook::default`]).
+    /// Its categories should be the taxonomy's keys; a category without entries gets the
+    /// playbook's catch-all.
+    pub fn with_playbook(mut self, playbook: impl Into<Arc<ResolutionPlaybook>>) -> Self {
+        self.playbook = playbook.into();
+        self
+    }
+
+    /// Bound ticket urgency and sentiment by these rules (default [`TriageRules::default`]).
+    pub fn with_triage_rules(mut self, rules: impl Into<Arc<TriageRules>>) -> Self {
+        self.triage = rules.into();
+        self
+    }
+
+    /// The taxonomy themes and tickets are filed under.
     pub fn taxonomy(&self) -> &Taxonomy {
         &self.taxonomy
+    }
+
+    /// The playbook ticket resolutions come from.
+    pub fn playbook(&self) -> &ResolutionPlaybook {
+        &self.playbook
     }
 
     /// Use these options (seed, cache, repetition penalty — [`ANALYSIS_REPEAT_PENALTY`] when
@@ -474,16 +499,128 @@ impl<'e> Analyst<'e> {
         Ok(self.taxonomy.categories()[choice.index].key.clone())
     }
 
-    /// The seed's ticket analysis: its six keys as a typed, schema-constrained value.
+    /// The seed's ticket analysis, grounded and closed-set (see [`crate::ticket_triage`] for
+    /// every rule):
+    ///
+    /// 1. `category`: the taxonomy keyword rule, else a model choice over the taxonomy's labels;
+    /// 2. `urgency`, `sentiment`: model choices over their labels, bounded by the triage rules;
+    /// 3. `root_cause`: a phrase of the description (the subject when it is empty) chosen by
+    ///    the model under a JSON Schema `enum` of the candidates, verified against the original;
+    /// 4. `suggested_resolution`: the playbook entry for the category and root cause;
+    /// 5. `follow_up_needed`, `tags`: rules.
+    ///
+    /// Every prompt is redacted ([`PromptBuilder`]); the ticket is the user turn's data.
     pub async fn ticket(&self, ticket: &TicketInput<'_>) -> AnalysisResult<TicketAnalysis> {
-        let prompt = self.prompts.ticket_analysis(ticket);
-        let analysis: TicketAnalysis = self
+        let words = ticket_triage::ticket_words(ticket);
+        let mut rules = Vec::new();
+
+        let category = match ticket_triage::category_by_keywords(&self.taxonomy, ticket) {
+            Some((c, how)) => {
+                rules.push(format!("category: keyword rule ({how}) ⇒ {}", c.key));
+                c
+            }
+            None => {
+                let labels = self.taxonomy.labels();
+                let prompt = self.prompts.ticket_category(ticket, &labels);
+                let c = self
+                    .engine
+                    .choice(prompt.as_str(), &labels, &self.base)
+                    .await?;
+                rules.push(format!("category: model choice ⇒ {}", c.choice));
+                &self.taxonomy.categories()[c.index]
+            }
+        };
+
+        let prompt = self.prompts.ticket_urgency(ticket);
+        let c = self
             .engine
-            .generate_typed(prompt.as_str(), &self.opts(&prompt))
+            .choice(prompt.as_str(), Urgency::LABELS, &self.base)
             .await?;
-        let analysis = analysis.normalized();
+        let urgency = self.triage.urgency(Urgency::ALL[c.index], &words);
+        rules.extend(urgency.rules);
+
+        let prompt = self.prompts.ticket_sentiment(ticket);
+        let c = self
+            .engine
+            .choice(prompt.as_str(), TicketSentiment::LABELS, &self.base)
+            .await?;
+        let sentiment = self.triage.sentiment(TicketSentiment::ALL[c.index], &words);
+        rules.extend(sentiment.rules);
+
+        let root_cause = self
+            .root_cause(ticket, &category.keywords, &words, &mut rules)
+            .await?;
+
+        let text = ticket_triage::ticket_text(ticket);
+        let play = self.playbook.select(&category.key, &root_cause, &text);
+        rules.push(play.rule());
+
+        let follow_up = ticket_triage::follow_up(urgency.value, sentiment.value, &category.key);
+        rules.extend(follow_up.rules);
+
+        let analysis = TicketAnalysis {
+            urgency: urgency.value,
+            sentiment: sentiment.value,
+            root_cause,
+            suggested_resolution: play.entry.resolution.clone(),
+            follow_up_needed: follow_up.value,
+            tags: ticket_triage::ticket_tags(&self.taxonomy, &category.key, &words),
+            category: category.key.clone(),
+            rules,
+        }
+        .normalized();
         analysis.validate()?;
         Ok(analysis)
+    }
+
+    /// A ticket's root cause: one of [`ticket_triage::cause_candidates`] of the quoted field,
+    /// chosen by the model under an `enum`, and verified to be a quote of the original text.
+    async fn root_cause(
+        &self,
+        ticket: &TicketInput<'_>,
+        category_keywords: &[String],
+        words: &crate::keywords::Words,
+        rules: &mut Vec<String>,
+    ) -> AnalysisResult<String> {
+        let Some((shown, original)) = self.prompts.ticket_quote_source(ticket) else {
+            rules.push("root cause: the ticket has no text to quote".into());
+            return Ok(String::new());
+        };
+        let mut keywords: Vec<&str> = category_keywords.iter().map(String::as_str).collect();
+        keywords.extend(self.triage.matched_keywords(words));
+        let candidates = ticket_triage::cause_candidates(
+            quotable_spans(&shown, MAX_QUOTE_CANDIDATES),
+            &keywords,
+        );
+        let quoted: Vec<&String> = candidates
+            .iter()
+            .filter(|c| is_quoted(c, original))
+            .collect();
+        let Some(first) = quoted.first() else {
+            rules.push("root cause: the ticket has no phrase to quote".into());
+            return Ok(String::new());
+        };
+        if quoted.len() == 1 {
+            return Ok((*first).clone());
+        }
+        let prompt = self.prompts.ticket_root_cause(ticket);
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"root_cause": {"type": "string", "enum": quoted}},
+            "required": ["root_cause"],
+            "additionalProperties": false,
+        });
+        let value = self
+            .engine
+            .generate_json(prompt.as_str(), &schema, &self.opts(&prompt))
+            .await?;
+        match value["root_cause"].as_str() {
+            Some(q) if is_quoted(q, original) => Ok(q.to_string()),
+            _ => {
+                rules.push("root cause: the model's answer is not a quote; first candidate".into());
+                Ok((*first).clone())
+            }
+        }
     }
 
     /// A retention strategy for a customer whose risk is reportable (> 0.3, as the seed);

@@ -2,7 +2,7 @@
 //!
 //! The analyses themselves (calls to the `Engine`) live elsewhere; these are their results, with
 //! the pure helpers that turn a model's output into a stored result. Types the model generates
-//! directly against their JSON Schema ([`TicketAnalysis`], [`SegmentStrategies`],
+//! directly against their JSON Schema ([`SegmentStrategies`],
 //! [`MarketingStrategy`], [`crate::RecommendationDraft`]) have closed
 //! schemas: every property required, `"additionalProperties": false`, list lengths bounded.
 //!
@@ -152,17 +152,25 @@ impl ReviewAnalysis {
     }
 }
 
-/// The analysis of a support ticket: exactly the seed's six keys. Generated directly against
-/// its schema (all keys required, no others, at most 5 tags).
+/// The analysis of a support ticket: the seed's six keys, plus the taxonomy `category` and the
+/// `rules` that decided them. Nothing in it is free model text: urgency, sentiment and category
+/// are closed-set choices bounded by documented rules ([`crate::ticket_triage`]), `root_cause`
+/// is quoted from the ticket, `suggested_resolution` comes from the playbook
+/// ([`crate::playbook`]), tags are taxonomy keys, and `follow_up_needed` is a rule.
 ///
 /// ```
 /// use steadytext_schema::TicketAnalysis;
 ///
 /// let schema = serde_json::to_value(schemars::schema_for!(TicketAnalysis)).unwrap();
 /// assert_eq!(schema["additionalProperties"], false);
-/// assert_eq!(schema["required"].as_array().unwrap().len(), 6);
 /// assert_eq!(schema["properties"]["tags"]["maxItems"], 5);
 /// assert_eq!(schema["properties"]["urgency"]["enum"][3], "critical");
+/// // Rows written before `category` and `rules` existed still read.
+/// let old: TicketAnalysis = serde_json::from_value(serde_json::json!({
+///     "urgency": "low", "sentiment": "neutral", "root_cause": "late",
+///     "suggested_resolution": "Re-ship.", "follow_up_needed": false, "tags": []
+/// })).unwrap();
+/// assert_eq!(old.category, "");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -172,15 +180,22 @@ pub struct TicketAnalysis {
     pub urgency: Urgency,
     /// The customer's mood.
     pub sentiment: TicketSentiment,
-    /// The likely root cause.
+    /// The likely root cause: words quoted from the ticket's description (its subject when
+    /// the description is empty).
     pub root_cause: String,
-    /// What support should do.
+    /// What support should do: a resolution playbook entry.
     pub suggested_resolution: String,
     /// Whether someone should follow up with the customer.
     pub follow_up_needed: bool,
-    /// Short tags, at most 5.
+    /// Taxonomy category keys, the ticket's category first, at most 5.
     #[schemars(length(max = 5))]
     pub tags: Vec<String>,
+    /// The ticket's taxonomy category key (empty in rows analysed before categories).
+    #[serde(default)]
+    pub category: String,
+    /// Every rule that decided or bounded a field, in the order applied.
+    #[serde(default)]
+    pub rules: Vec<String>,
 }
 
 impl TicketAnalysis {
@@ -548,7 +563,7 @@ mod tests {
     }
 
     #[test]
-    fn ticket_schema_is_closed_and_matches_the_seed_keys() {
+    fn ticket_schema_is_closed_and_keeps_the_seed_keys() {
         let schema = serde_json::to_value(schemars::schema_for!(TicketAnalysis)).unwrap();
         let mut required: Vec<String> = serde_json::from_value(schema["required"].clone()).unwrap();
         required.sort();
@@ -563,6 +578,8 @@ mod tests {
                 "urgency"
             ]
         );
+        assert!(schema["properties"]["category"].is_object());
+        assert!(schema["properties"]["rules"].is_object());
         assert_eq!(schema["type"], "object");
         assert_eq!(schema["additionalProperties"], false);
         assert_eq!(schema["properties"]["tags"]["type"], "array");
@@ -577,7 +594,6 @@ mod tests {
     #[test]
     fn generation_schemas_are_self_contained_and_terse() {
         let schemas = [
-            schemars::schema_for!(TicketAnalysis),
             schemars::schema_for!(SegmentStrategies),
             schemars::schema_for!(crate::RecommendationDraft),
         ];

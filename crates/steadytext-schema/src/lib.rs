@@ -18,6 +18,9 @@
 //! | [`batch`], [`progress`] | bounded, ordered concurrency for bulk runs and their progress reports (shared by the demo and PostgreSQL paths) |
 //! | [`quote`] | the phrases of an input a quote may be ([`quote::quotable_spans`]) |
 //! | [`taxonomy`] | the feedback categories themes and tickets are filed under ([`taxonomy::Taxonomy`]) |
+//! | [`keywords`] | the keyword-stem rule behind taxonomy, triage and playbook matching ([`keywords::Words`]) |
+//! | [`ticket_triage`] | the documented rules of ticket analysis: urgency floors, sentiment ceilings, category, tags, follow-up ([`ticket_triage::TriageRules`]) |
+//! | [`playbook`] | the resolution playbook tickets' suggested resolutions come from ([`playbook::ResolutionPlaybook`]) |
 //! | [`privacy`] | [`redact`] and [`Redactor`]: no PII reaches a prompt |
 //! | [`prompts`] | [`PromptBuilder`], [`PROMPT_VERSION`] |
 //! | [`analysis_types`] | what analyses return: [`ReviewAnalysis`], [`TicketAnalysis`], [`SegmentProfile`], [`RetentionStrategy`], [`CustomerInsight`], [`ExecutiveSummary`], ... |
@@ -116,8 +119,9 @@
 //! 8. **The JSON "schemas" constrain nothing.** Both `steadytext_generate_json` calls pass a
 //!    bare map of property names (`{"urgency": {...}, ...}`) instead of
 //!    `{"type": "object", "properties": {...}, "required": [...]}`, so any JSON validates, and
-//!    "3 strategies" is not enforced. [`TicketAnalysis`] and [`SegmentStrategies`] derive closed
-//!    schemas: all keys required, no others, at most 5 tags, exactly 3 strategies.
+//!    "3 strategies" is not enforced. [`SegmentStrategies`] derives a closed schema (all keys
+//!    required, no others, exactly 3 strategies); a ticket's fields are no longer generated
+//!    freely at all ([`ticket_triage`]).
 //! 9. **Recommendations put names in prompts, and crash.** The profile string starts
 //!    `Customer: <first_name> <last_name>`, against the seed's own "anonymize data in AI prompts"
 //!    advice ([`prompts`] cannot take a name). And `array_agg(DISTINCT pr.key_themes)`
@@ -153,6 +157,8 @@ pub mod error;
 pub mod executive;
 pub mod faithfulness;
 pub mod human_review;
+pub mod keywords;
+pub mod playbook;
 pub mod playbooks;
 pub mod privacy;
 pub mod progress;
@@ -168,6 +174,7 @@ pub mod sentiment_model;
 pub mod status;
 pub mod taxonomy;
 pub mod themes;
+pub mod ticket_triage;
 mod util;
 
 pub use analysis::{first_sentence, model_error_summary, AnalysisError, AnalysisResult, Analyst};
@@ -181,6 +188,7 @@ pub use enums::{Channel, CustomerStatus, InteractionType, RecommendationType, Ur
 pub use error::SchemaError;
 pub use executive::ExecutiveStats;
 pub use human_review::{HumanReview, HumanReviewReason};
+pub use playbook::{PlaybookEntry, PlaybookError, ResolutionPlaybook};
 pub use playbooks::{ChosenPlay, Playbooks};
 pub use privacy::{redact, NameDirectory, Redactor};
 pub use prompts::{Prompt, PromptBuilder, PromptKind, PROMPT_VERSION};
@@ -197,3 +205,4 @@ pub use sentiment::{Polarity, ReviewSentiment, SentimentBucket, TicketSentiment}
 pub use sentiment_model::SentimentModel;
 pub use status::{customer_status, CustomerSnapshot};
 pub use themes::normalize_themes;
+pub use ticket_triage::TriageRules;

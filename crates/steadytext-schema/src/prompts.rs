@@ -73,8 +73,15 @@ closed_set! {
         ReviewThemes => "review_themes",
         /// The category of one quoted theme; answered by a choice over the taxonomy's labels.
         ReviewCategory => "review_category",
-        /// Ticket analysis; JSON [`crate::TicketAnalysis`].
-        TicketAnalysis => "ticket_analysis",
+        /// A ticket's urgency; answered by a choice over [`crate::Urgency::LABELS`].
+        TicketUrgency => "ticket_urgency",
+        /// The customer's mood in a ticket; a choice over [`crate::TicketSentiment::LABELS`].
+        TicketSentiment => "ticket_sentiment",
+        /// A ticket's category; a choice over a taxonomy's labels (when no keyword rule applies).
+        TicketCategory => "ticket_category",
+        /// A ticket's root cause; JSON whose `root_cause` is an `enum` of phrases quoted from
+        /// the ticket ([`crate::quote::quotable_spans`]).
+        TicketRootCause => "ticket_root_cause",
         /// Retention strategy for an at-risk customer; free text.
         RetentionStrategy => "retention_strategy",
         /// Segment profile; free text.
@@ -95,13 +102,18 @@ closed_set! {
 
 impl PromptKind {
     /// A token budget for the answer: the seed's `max_tokens` for free text, room for the JSON
-    /// syntax for structured answers, `None` for the choice (nothing is generated freely).
+    /// syntax for structured answers, `None` for the choices (nothing is generated freely).
     pub fn max_tokens(self) -> Option<u32> {
         Some(match self {
-            Self::ReviewSentiment | Self::ReviewCategory | Self::PlayChoice => return None,
+            Self::ReviewSentiment
+            | Self::ReviewCategory
+            | Self::PlayChoice
+            | Self::TicketUrgency
+            | Self::TicketSentiment
+            | Self::TicketCategory => return None,
             Self::ReviewSummary => 50,
             Self::ReviewThemes => 64,
-            Self::TicketAnalysis => 256,
+            Self::TicketRootCause => 64,
             Self::RetentionStrategy => 150,
             Self::SegmentProfile => 200,
             Self::SegmentStrategies => 384,
@@ -201,6 +213,10 @@ impl<'a> TicketInput<'a> {
             description: ticket.description.as_deref(),
         }
     }
+}
+
+fn has_text(s: Option<&str>) -> bool {
+    s.is_some_and(|s| !s.trim().is_empty())
 }
 
 /// Builds every prompt, redacting free text on the way in.
@@ -348,13 +364,10 @@ impl PromptBuilder {
         (title, text)
     }
 
-    /// Analysis of a support ticket, generated as [`crate::TicketAnalysis`] JSON.
-    pub fn ticket_analysis(&self, ticket: &TicketInput<'_>) -> Prompt {
-        let mut text = String::from(
-            "Analyze this support ticket. Give its urgency (low, medium, high or critical), the \
-             customer's sentiment (angry, frustrated, neutral, satisfied or happy), the likely root \
-             cause, a suggested resolution, whether follow-up is needed, and up to 5 short tags.\n",
-        );
+    /// The ticket as the model sees it: its category, subject and description, each redacted
+    /// (a line per field present; the description always, `(no text)` when empty).
+    fn ticket_body(&self, ticket: &TicketInput<'_>) -> String {
+        let mut text = String::new();
         if let Some(c) = ticket.category.and_then(|c| self.short(c)) {
             text.push_str(&format!("Category: {c}\n"));
         }
@@ -365,7 +378,76 @@ impl PromptBuilder {
             "Description: {}",
             self.long(ticket.description.unwrap_or(""))
         ));
-        Prompt::new(PromptKind::TicketAnalysis, text)
+        text
+    }
+
+    /// A ticket's urgency, answered by a choice over [`crate::Urgency::LABELS`] (each label
+    /// defined in the instruction).
+    pub fn ticket_urgency(&self, ticket: &TicketInput<'_>) -> Prompt {
+        Prompt::new(
+            PromptKind::TicketUrgency,
+            format!(
+                "How urgent is this support ticket? low: a question or a small issue that can wait; \
+                 medium: a problem the customer can work around; high: the customer cannot use the \
+                 product, the service or their account, or was charged wrongly; critical: a safety, \
+                 legal or security risk. Answer with one of: low, medium, high, critical.\n{}",
+                self.ticket_body(ticket)
+            ),
+        )
+    }
+
+    /// The customer's mood in a ticket, answered by a choice over
+    /// [`crate::TicketSentiment::LABELS`].
+    pub fn ticket_sentiment(&self, ticket: &TicketInput<'_>) -> Prompt {
+        Prompt::new(
+            PromptKind::TicketSentiment,
+            format!(
+                "What is the customer's mood in this support ticket? Answer with one of: angry, \
+                 frustrated, neutral, satisfied, happy.\n{}",
+                self.ticket_body(ticket)
+            ),
+        )
+    }
+
+    /// A ticket's category, answered by a choice over `labels` (a taxonomy's labels).
+    pub fn ticket_category(&self, ticket: &TicketInput<'_>, labels: &[&str]) -> Prompt {
+        Prompt::new(
+            PromptKind::TicketCategory,
+            format!(
+                "Which category does this support ticket belong to? Answer with one of: {}.\n{}",
+                labels.join(", "),
+                self.ticket_body(ticket)
+            ),
+        )
+    }
+
+    /// A ticket's root cause, quoted: answered as JSON whose `root_cause` is one of the phrases
+    /// of [`ticket_quote_source`](Self::ticket_quote_source).
+    pub fn ticket_root_cause(&self, ticket: &TicketInput<'_>) -> Prompt {
+        let field = if has_text(ticket.description) {
+            "description"
+        } else {
+            "subject"
+        };
+        Prompt::new(
+            PromptKind::TicketRootCause,
+            format!(
+                "Quote the words of this support ticket's {field} that state the cause of the \
+                 customer's problem.\n{}",
+                self.ticket_body(ticket)
+            ),
+        )
+    }
+
+    /// The text a ticket's root cause is quoted from, as the prompt shows it (redacted): the
+    /// description, or the subject when the description is empty; `None` when both are. The
+    /// second value is the same field's original text, which a quote is verified against.
+    pub fn ticket_quote_source<'t>(&self, ticket: &TicketInput<'t>) -> Option<(String, &'t str)> {
+        [ticket.description, ticket.subject]
+            .into_iter()
+            .flatten()
+            .find(|t| !t.trim().is_empty())
+            .map(|t| (self.text(t, MAX_FREE_TEXT_CHARS), t))
     }
 
     /// A retention strategy for a customer at risk, from the score, its factors and the

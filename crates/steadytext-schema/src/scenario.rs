@@ -190,9 +190,13 @@ pub async fn run_scenario_with(
         reviews.push((review.id, a));
     }
 
+    let analysed = batch::ordered(&data.tickets, concurrency, &stage, |ticket| {
+        let analyst = author(ticket.customer_id);
+        async move { analyst.ticket(&TicketInput::from_ticket(ticket)).await }
+    })
+    .await?;
     let mut tickets = Vec::new();
-    for ticket in &mut data.tickets {
-        let a = analyst.ticket(&TicketInput::from_ticket(ticket)).await?;
+    for (ticket, a) in data.tickets.iter_mut().zip(analysed) {
         log(a.interaction(ticket));
         let analysed = AnalyzedTicket::new(ticket, a);
         ticket.priority = Some(analysed.priority);

@@ -81,14 +81,19 @@ async fn ticket_analysis_has_the_seeds_six_keys() {
     assert_eq!(
         keys,
         [
+            "category",
             "follow_up_needed",
             "root_cause",
+            "rules",
             "sentiment",
             "suggested_resolution",
             "tags",
             "urgency"
-        ]
+        ],
+        "the seed's six keys, plus the category and the rules that fired"
     );
+    assert_eq!(t.category, "billing_payment");
+    assert!(t.urgency >= steadytext_schema::Urgency::High, "{t:?}");
 }
 
 #[tokio::test]

@@ -120,24 +120,76 @@ fn review_prompts() {
 }
 
 #[test]
-fn ticket_prompt() {
+fn ticket_prompts() {
     let t = seed_ticket(
         2,
         "shipping",
         "Late delivery",
         "My order was supposed to arrive last week but still hasnt been delivered.\n\nTracking shows no updates.",
     );
-    let p = PromptBuilder::new().ticket_analysis(&TicketInput::from_ticket(&t));
+    let b = PromptBuilder::new();
+    let input = TicketInput::from_ticket(&t);
+    let body = "Category: shipping\nSubject: Late delivery\nDescription: My order was supposed to \
+                arrive last week but still hasnt been delivered. Tracking shows no updates.";
+    let p = b.ticket_urgency(&input);
     assert_eq!(
         p.text,
-        "Analyze this support ticket. Give its urgency (low, medium, high or critical), the customer's \
-         sentiment (angry, frustrated, neutral, satisfied or happy), the likely root cause, a suggested \
-         resolution, whether follow-up is needed, and up to 5 short tags.\nCategory: shipping\n\
-         Subject: Late delivery\nDescription: My order was supposed to arrive last week but still hasnt \
-         been delivered. Tracking shows no updates."
+        format!(
+            "How urgent is this support ticket? low: a question or a small issue that can wait; \
+             medium: a problem the customer can work around; high: the customer cannot use the \
+             product, the service or their account, or was charged wrongly; critical: a safety, \
+             legal or security risk. Answer with one of: low, medium, high, critical.\n{body}"
+        )
     );
-    assert!(!p.text.contains("TICK-001"));
-    assert_eq!(p.max_tokens(), Some(256));
+    assert_eq!(p.max_tokens(), None);
+    assert_eq!(
+        b.ticket_sentiment(&input).text,
+        format!(
+            "What is the customer's mood in this support ticket? Answer with one of: angry, \
+             frustrated, neutral, satisfied, happy.\n{body}"
+        )
+    );
+    assert_eq!(
+        b.ticket_category(&input, &["shipping & delivery", "other"])
+            .text,
+        format!(
+            "Which category does this support ticket belong to? Answer with one of: shipping & \
+             delivery, other.\n{body}"
+        )
+    );
+    let p = b.ticket_root_cause(&input);
+    assert_eq!(
+        p.text,
+        format!(
+            "Quote the words of this support ticket's description that state the cause of the \
+             customer's problem.\n{body}"
+        )
+    );
+    assert_eq!(p.max_tokens(), Some(64));
+    for p in [b.ticket_urgency(&input), b.ticket_root_cause(&input)] {
+        assert!(!p.text.contains("TICK-001"));
+    }
+    let (shown, original) = b.ticket_quote_source(&input).unwrap();
+    assert_eq!(
+        shown,
+        "My order was supposed to arrive last week but still hasnt been delivered. Tracking shows no updates."
+    );
+    assert_eq!(original, t.description.as_deref().unwrap());
+
+    // No description: the subject is quoted.
+    let subject_only = TicketInput {
+        description: Some("  "),
+        ..input
+    };
+    assert_eq!(
+        b.ticket_quote_source(&subject_only).unwrap().0,
+        "Late delivery"
+    );
+    assert!(b
+        .ticket_root_cause(&subject_only)
+        .text
+        .starts_with("Quote the words of this support ticket's subject"));
+    assert_eq!(b.ticket_quote_source(&TicketInput::default()), None);
 }
 
 #[test]
@@ -275,13 +327,16 @@ fn insight_and_executive_prompts() {
 #[test]
 fn every_kind_has_a_version_and_a_budget_rule() {
     for kind in PromptKind::ALL {
-        assert_eq!(
-            kind.max_tokens().is_none(),
-            matches!(
-                kind,
-                PromptKind::ReviewSentiment | PromptKind::ReviewCategory | PromptKind::PlayChoice
-            )
+        let choice = matches!(
+            kind,
+            PromptKind::ReviewSentiment
+                | PromptKind::ReviewCategory
+                | PromptKind::PlayChoice
+                | PromptKind::TicketUrgency
+                | PromptKind::TicketSentiment
+                | PromptKind::TicketCategory
         );
+        assert_eq!(kind.max_tokens().is_none(), choice, "{kind}");
     }
     assert_eq!(PROMPT_VERSION, "ci-prompts/2");
 }
@@ -466,7 +521,10 @@ fn all_prompts(customer: &Customer, text: &str) -> Vec<Prompt> {
         b.review_sentiment(&input),
         b.review_summary(&input),
         b.review_themes(&input),
-        b.ticket_analysis(&TicketInput::from_ticket(&ticket)),
+        b.ticket_urgency(&TicketInput::from_ticket(&ticket)),
+        b.ticket_sentiment(&TicketInput::from_ticket(&ticket)),
+        b.ticket_category(&TicketInput::from_ticket(&ticket), &["a", "b"]),
+        b.ticket_root_cause(&TicketInput::from_ticket(&ticket)),
         b.retention_strategy(&risk, &[]),
         b.segment_profile(&stats),
         b.segment_strategies(&stats),
@@ -528,7 +586,7 @@ proptest! {
         let text = format!("{before} {} {}", p.email, p.phone);
         let b = PromptBuilder::new();
         let ticket = TicketInput { description: Some(&text), subject: Some(&text), category: None };
-        for prompt in [b.review_summary(&ReviewInput { text: &text, ..Default::default() }), b.ticket_analysis(&ticket)] {
+        for prompt in [b.review_summary(&ReviewInput { text: &text, ..Default::default() }), b.ticket_urgency(&ticket), b.ticket_root_cause(&ticket)] {
             prop_assert!(!prompt.text.contains(&p.email));
             prop_assert!(!prompt.text.contains(&p.phone));
         }
