@@ -82,7 +82,7 @@ pub enum PgError {
     /// row, category `other` without keywords, was deleted). Ticket jobs fail and are retried:
     /// fixing the table lets them succeed.
     #[error("the resolution playbook table is unusable: {0}")]
-    Playbook(#[from] steadytext_schema::PlaybookError),
+    Playbook(#[from] steadytext_schema::ResolutionPlaybookError),
 
     /// A worker slot panicked outside the handler (a bug in this crate).
     #[error("worker slot panicked: {0}")]

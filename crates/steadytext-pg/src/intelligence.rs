@@ -480,7 +480,7 @@ impl Intelligence {
 
     /// The seed's `analyze_support_ticket`, on `conn`: `ai_analysis` (the six keys, plus
     /// `category` and `rules`; the resolution from `steadytext.resolution_playbook` as it is
-    /// now, see [`crate::playbook`]),
+    /// now, see [`crate::resolutions`]),
     /// `priority = COALESCE(priority, urgency)`, and exactly one `support`/`ticket` interaction
     /// (metadata: the analysis plus `ticket_id`), replacing any earlier one.
     ///
@@ -512,7 +512,7 @@ impl Intelligence {
             None => None,
         };
         let names = self.names(&mut *conn).await?;
-        let playbook = Arc::new(crate::playbook::load(&mut *conn).await?);
+        let playbook = Arc::new(crate::resolutions::load(&mut *conn).await?);
         let taxonomy = Arc::new(crate::taxonomy::load(&mut *conn).await?);
         Ok(TicketSubject {
             ticket,

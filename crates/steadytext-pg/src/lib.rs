@@ -41,7 +41,7 @@ pub mod batch;
 pub mod cache;
 pub mod error;
 pub mod intelligence;
-pub mod playbook;
+pub mod resolutions;
 pub use steadytext_schema::progress;
 pub mod queue;
 pub mod rows;

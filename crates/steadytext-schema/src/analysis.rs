@@ -27,7 +27,6 @@ use crate::enums::{RecommendationType, Urgency};
 use crate::error::SchemaError;
 use crate::executive::ExecutiveStats;
 use crate::faithfulness::{self, Grounded};
-use crate::playbook::ResolutionPlaybook;
 use crate::playbooks::{
     order_by_scores, rank_plays, ChosenBy, ChosenPlay, Facts, Play, Playbooks, EXECUTIVE_ACTIONS,
     MARKETING_PLAYS, RETENTION_ACTIONS,
@@ -42,6 +41,7 @@ use crate::recommendations::{
     MAX_PRODUCT_RECOMMENDATIONS,
 };
 use crate::records::Customer;
+use crate::resolutions::ResolutionPlaybook;
 use crate::segments::SegmentStats;
 use crate::sentiment::{Polarity, ReviewSentiment, TicketSentiment};
 use crate::sentiment_model::SentimentModel;

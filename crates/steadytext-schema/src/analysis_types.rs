@@ -156,7 +156,7 @@ impl ReviewAnalysis {
 /// `rules` that decided them. Nothing in it is free model text: urgency, sentiment and category
 /// are closed-set choices bounded by documented rules ([`crate::ticket_triage`]), `root_cause`
 /// is quoted from the ticket, `suggested_resolution` comes from the playbook
-/// ([`crate::playbook`]), tags are taxonomy keys, and `follow_up_needed` is a rule.
+/// ([`crate::resolutions`]), tags are taxonomy keys, and `follow_up_needed` is a rule.
 ///
 /// ```
 /// use steadytext_schema::TicketAnalysis;

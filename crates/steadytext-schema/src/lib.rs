@@ -20,7 +20,7 @@
 //! | [`taxonomy`] | the feedback categories themes and tickets are filed under ([`taxonomy::Taxonomy`]) |
 //! | [`keywords`] | the keyword-stem rule behind taxonomy, triage and playbook matching ([`keywords::Words`]) |
 //! | [`ticket_triage`] | the documented rules of ticket analysis: urgency floors, sentiment ceilings, category, tags, follow-up ([`ticket_triage::TriageRules`]) |
-//! | [`playbook`] | the resolution playbook tickets' suggested resolutions come from ([`playbook::ResolutionPlaybook`]) |
+//! | [`resolutions`] | the resolution playbook tickets' suggested resolutions come from ([`resolutions::ResolutionPlaybook`]) |
 //! | [`privacy`] | [`redact`] and [`Redactor`]: no PII reaches a prompt |
 //! | [`prompts`] | [`PromptBuilder`], [`PROMPT_VERSION`] |
 //! | [`analysis_types`] | what analyses return: [`ReviewAnalysis`], [`TicketAnalysis`], [`SegmentProfile`], [`RetentionStrategy`], [`CustomerInsight`], [`ExecutiveSummary`], ... |
@@ -158,7 +158,6 @@ pub mod executive;
 pub mod faithfulness;
 pub mod human_review;
 pub mod keywords;
-pub mod playbook;
 pub mod playbooks;
 pub mod privacy;
 pub mod progress;
@@ -166,6 +165,7 @@ pub mod prompts;
 pub mod quote;
 pub mod recommendations;
 pub mod records;
+pub mod resolutions;
 pub mod scenario;
 pub mod segments;
 pub mod sentiment;
@@ -188,7 +188,6 @@ pub use enums::{Channel, CustomerStatus, InteractionType, RecommendationType, Ur
 pub use error::SchemaError;
 pub use executive::ExecutiveStats;
 pub use human_review::{HumanReview, HumanReviewReason};
-pub use playbook::{PlaybookEntry, PlaybookError, ResolutionPlaybook};
 pub use playbooks::{ChosenPlay, Playbooks};
 pub use privacy::{redact, NameDirectory, Redactor};
 pub use prompts::{Prompt, PromptBuilder, PromptKind, PROMPT_VERSION};
@@ -200,6 +199,7 @@ pub use records::{
     Customer, CustomerInteraction, CustomerSegmentAnalysis, NewInteraction, ProductReview, Rating,
     SupportTicket,
 };
+pub use resolutions::{ResolutionEntry, ResolutionPlaybook, ResolutionPlaybookError};
 pub use segments::SegmentStats;
 pub use sentiment::{Polarity, ReviewSentiment, SentimentBucket, TicketSentiment};
 pub use sentiment_model::SentimentModel;

@@ -22,7 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::privacy::fold;
+use crate::keywords::Words;
 
 /// One category: a stable key (stored), a label (shown, and what model scoring chooses
 /// among) and the keyword stems of its rule.
@@ -129,40 +129,13 @@ impl Taxonomy {
     }
 
     fn first_match(&self, text: &str) -> Option<&Category> {
-        let words: Vec<String> = fold(text)
-            .split(|c: char| !c.is_alphanumeric() && c != '\'')
-            .filter(|w| !w.is_empty())
-            .map(str::to_string)
-            .collect();
+        let words = Words::new(text);
         if words.is_empty() {
             return None;
         }
-        self.categories.iter().find(|c| {
-            c.keywords.iter().any(|k| {
-                let stems: Vec<String> = fold(k).split_whitespace().map(str::to_string).collect();
-                !stems.is_empty()
-                    && words.windows(stems.len()).any(|win| {
-                        win.iter().zip(&stems).enumerate().all(|(i, (w, s))| {
-                            // Every stem word but the last must be the whole word.
-                            if i + 1 < stems.len() {
-                                w == s
-                            } else {
-                                word_matches(w, s)
-                            }
-                        })
-                    })
-            })
-        })
-    }
-}
-
-/// A word matches a stem it begins with; stems under four letters ("app", "box", "fit") only
-/// match the whole word or its plural, so "apparently" is not about an app.
-fn word_matches(word: &str, stem: &str) -> bool {
-    if stem.chars().count() < 4 {
-        word == stem || word.strip_suffix('s') == Some(stem)
-    } else {
-        word.starts_with(stem)
+        self.categories
+            .iter()
+            .find(|c| c.keywords.iter().any(|k| words.contains(k)))
     }
 }
 

@@ -8,7 +8,7 @@
 //! | `sentiment` | model choice over the five labels, kept at or above [`MODEL_MIN_SENTIMENT`] (the small model calls everyone angry; frustrated and angry need a rule); then lowered to the lowest ceiling of the [`SentimentRule`]s that match ([`TriageRules::sentiment`]) |
 //! | `tags` | taxonomy keys: the category first, then every other category whose keywords the ticket contains, in taxonomy order, at most 5 ([`ticket_tags`]) |
 //! | `root_cause` | a phrase quoted from the description (the subject when there is none), chosen by the model among [`cause_candidates`] |
-//! | `suggested_resolution` | the [`crate::playbook`] entry for the category and the root cause |
+//! | `suggested_resolution` | the [`crate::resolutions`] entry for the category and the root cause |
 //! | `follow_up_needed` | [`follow_up`]: urgency ≥ high, or an angry or frustrated customer, or a category in [`FOLLOW_UP_CATEGORIES`] |
 //!
 //! The default rule table ships as `defaults/triage_rules.json` ([`TriageRules::default`]):

@@ -3,9 +3,9 @@
 use std::sync::{Arc, OnceLock};
 
 use steadytext_core::{Backend, Cache, Engine};
-use steadytext_schema::playbook::{PlaybookEntry, ResolutionPlaybook};
 use steadytext_schema::prompts::TicketInput;
 use steadytext_schema::quote::is_quoted;
+use steadytext_schema::resolutions::{ResolutionEntry, ResolutionPlaybook};
 use steadytext_schema::scenario::seed_sample;
 use steadytext_schema::taxonomy::Taxonomy;
 use steadytext_schema::{Analyst, TicketAnalysis, Urgency};
@@ -190,12 +190,12 @@ async fn critical_needs_a_rule_and_quiet_tickets_stay_low() {
 #[tokio::test]
 async fn a_users_playbook_decides_the_resolution() {
     let mine = ResolutionPlaybook::new(vec![
-        PlaybookEntry {
+        ResolutionEntry {
             category: "shipping_delivery".into(),
             cause_keywords: vec!["tracking".into(), "deliver".into()],
             resolution: "Call the customer today and book a courier pickup.".into(),
         },
-        PlaybookEntry {
+        ResolutionEntry {
             category: "other".into(),
             cause_keywords: vec![],
             resolution: "Reply within a day.".into(),

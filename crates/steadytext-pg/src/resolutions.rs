@@ -7,14 +7,14 @@
 //! ```no_run
 //! # async fn demo(pool: sqlx::PgPool) -> Result<(), steadytext_pg::PgError> {
 //! let mut conn = pool.acquire().await?;
-//! let playbook = steadytext_pg::playbook::load(&mut conn).await?;
+//! let playbook = steadytext_pg::resolutions::load(&mut conn).await?;
 //! let s = playbook.select("billing_payment", "charged twice", "");
 //! println!("{}", s.entry.resolution);
 //! # Ok(()) }
 //! ```
 
 use sqlx::PgConnection;
-use steadytext_schema::{PlaybookEntry, ResolutionPlaybook};
+use steadytext_schema::{ResolutionEntry, ResolutionPlaybook};
 
 use crate::error::Result;
 
@@ -32,7 +32,7 @@ pub async fn load(conn: &mut PgConnection) -> Result<ResolutionPlaybook> {
     .await?;
     let entries = rows
         .into_iter()
-        .map(|(category, cause_keywords, resolution)| PlaybookEntry {
+        .map(|(category, cause_keywords, resolution)| ResolutionEntry {
             category,
             cause_keywords,
             resolution,

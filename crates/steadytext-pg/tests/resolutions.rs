@@ -9,7 +9,7 @@ use common::*;
 use sqlx::PgPool;
 use steadytext_core::cache::MemoryStore;
 use steadytext_core::{Backend, Cache, Engine};
-use steadytext_pg::{playbook, Intelligence, PgError, Store, MIGRATOR};
+use steadytext_pg::{resolutions, Intelligence, PgError, Store, MIGRATOR};
 use steadytext_schema::ResolutionPlaybook;
 
 fn engine() -> Engine {
@@ -30,7 +30,7 @@ fn engine() -> Engine {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_table_exists_and_holds_the_shipped_defaults(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
-    let loaded = playbook::load(&mut conn).await.unwrap();
+    let loaded = resolutions::load(&mut conn).await.unwrap();
     assert_eq!(
         loaded,
         ResolutionPlaybook::default(),

@@ -1,7 +1,7 @@
 //! The resolution playbook: what support does about a ticket, chosen by rule from concrete
 //! actions written by people — never generated.
 //!
-//! A [`ResolutionPlaybook`] is data: an ordered list of [`PlaybookEntry`]s, each a taxonomy
+//! A [`ResolutionPlaybook`] is data: an ordered list of [`ResolutionEntry`]s, each a taxonomy
 //! category key, cause keywords and a resolution. The defaults ship with the crate
 //! (`defaults/resolution_playbook.json`, [`ResolutionPlaybook::default`]); library users pass
 //! their own ([`crate::Analyst::with_playbook`]), and a database keeps its own in
@@ -17,7 +17,7 @@
 //! Keywords match as everywhere else ([`crate::keywords`]).
 //!
 //! ```
-//! use steadytext_schema::playbook::{ResolutionPlaybook, Matched};
+//! use steadytext_schema::resolutions::{ResolutionPlaybook, Matched};
 //!
 //! let p = ResolutionPlaybook::default();
 //! let s = p.select("billing_payment", "charged twice", "I was charged twice for one order.");
@@ -41,7 +41,7 @@ pub const DEFAULT_PLAYBOOK_JSON: &str = include_str!("../defaults/resolution_pla
 /// no keywords, any ticket of the category), do `resolution`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PlaybookEntry {
+pub struct ResolutionEntry {
     /// A taxonomy category key, e.g. `shipping_delivery`.
     pub category: String,
     /// Keyword stems ([`crate::keywords`]); empty: the category's default entry.
@@ -51,7 +51,7 @@ pub struct PlaybookEntry {
     pub resolution: String,
 }
 
-impl PlaybookEntry {
+impl ResolutionEntry {
     /// Whether this is its category's default (no cause keywords).
     pub fn is_default(&self) -> bool {
         self.cause_keywords.iter().all(|k| k.trim().is_empty())
@@ -61,12 +61,12 @@ impl PlaybookEntry {
 /// An ordered list of plays with a catch-all (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResolutionPlaybook {
-    entries: Vec<PlaybookEntry>,
+    entries: Vec<ResolutionEntry>,
 }
 
 /// What can be wrong with a playbook.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlaybookError {
+pub enum ResolutionPlaybookError {
     /// No default entry (without cause keywords) for [`FALLBACK_CATEGORY`].
     #[error("the playbook has no default entry (no cause keywords) for category \"{FALLBACK_CATEGORY}\"")]
     NoFallback,
@@ -101,7 +101,7 @@ pub enum Matched {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection<'p> {
     /// The entry.
-    pub entry: &'p PlaybookEntry,
+    pub entry: &'p ResolutionEntry,
     /// Why.
     pub matched: Matched,
 }
@@ -124,10 +124,10 @@ impl Selection<'_> {
 impl ResolutionPlaybook {
     /// A playbook from entries, in order: every category and resolution non-empty, and a default
     /// entry for [`FALLBACK_CATEGORY`]. Text is trimmed.
-    pub fn new(entries: Vec<PlaybookEntry>) -> Result<Self, PlaybookError> {
+    pub fn new(entries: Vec<ResolutionEntry>) -> Result<Self, ResolutionPlaybookError> {
         let mut clean = Vec::with_capacity(entries.len());
         for (index, e) in entries.into_iter().enumerate() {
-            let e = PlaybookEntry {
+            let e = ResolutionEntry {
                 category: e.category.trim().to_string(),
                 cause_keywords: e
                     .cause_keywords
@@ -139,7 +139,7 @@ impl ResolutionPlaybook {
             };
             for (field, value) in [("category", &e.category), ("resolution", &e.resolution)] {
                 if value.is_empty() {
-                    return Err(PlaybookError::Empty { index, field });
+                    return Err(ResolutionPlaybookError::Empty { index, field });
                 }
             }
             clean.push(e);
@@ -148,25 +148,25 @@ impl ResolutionPlaybook {
             .iter()
             .any(|e| e.category == FALLBACK_CATEGORY && e.is_default())
         {
-            return Err(PlaybookError::NoFallback);
+            return Err(ResolutionPlaybookError::NoFallback);
         }
         Ok(Self { entries: clean })
     }
 
     /// A playbook from its JSON form, `{"entries": [{"category", "cause_keywords", "resolution"}, …]}`.
-    pub fn from_json(json: &str) -> Result<Self, PlaybookError> {
+    pub fn from_json(json: &str) -> Result<Self, ResolutionPlaybookError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Raw {
-            entries: Vec<PlaybookEntry>,
+            entries: Vec<ResolutionEntry>,
         }
         let raw: Raw =
-            serde_json::from_str(json).map_err(|e| PlaybookError::Json(e.to_string()))?;
+            serde_json::from_str(json).map_err(|e| ResolutionPlaybookError::Json(e.to_string()))?;
         Self::new(raw.entries)
     }
 
     /// The entries, in order.
-    pub fn entries(&self) -> &[PlaybookEntry] {
+    pub fn entries(&self) -> &[ResolutionEntry] {
         &self.entries
     }
 
@@ -179,7 +179,7 @@ impl ResolutionPlaybook {
     /// The entry for a ticket of `category` with `root_cause` and `ticket_text` (see the module
     /// docs for the rule). Always an entry: the catch-all when nothing else applies.
     pub fn select(&self, category: &str, root_cause: &str, ticket_text: &str) -> Selection<'_> {
-        let of: Vec<&PlaybookEntry> = self
+        let of: Vec<&ResolutionEntry> = self
             .entries
             .iter()
             .filter(|e| e.category == category)
@@ -230,7 +230,7 @@ impl<'de> Deserialize<'de> for ResolutionPlaybook {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Raw {
-            entries: Vec<PlaybookEntry>,
+            entries: Vec<ResolutionEntry>,
         }
         let raw = Raw::deserialize(d)?;
         Self::new(raw.entries).map_err(serde::de::Error::custom)
@@ -243,8 +243,8 @@ mod tests {
     use crate::taxonomy::Taxonomy;
     use proptest::prelude::*;
 
-    fn entry(category: &str, keywords: &[&str], resolution: &str) -> PlaybookEntry {
-        PlaybookEntry {
+    fn entry(category: &str, keywords: &[&str], resolution: &str) -> ResolutionEntry {
+        ResolutionEntry {
             category: category.into(),
             cause_keywords: keywords.iter().map(|k| (*k).into()).collect(),
             resolution: resolution.into(),
@@ -336,16 +336,16 @@ mod tests {
     fn invalid_playbooks_are_refused() {
         assert_eq!(
             ResolutionPlaybook::new(vec![entry("billing", &[], "Refund.")]),
-            Err(PlaybookError::NoFallback)
+            Err(ResolutionPlaybookError::NoFallback)
         );
         assert_eq!(
             ResolutionPlaybook::new(vec![entry("other", &["x"], "Refund.")]),
-            Err(PlaybookError::NoFallback),
+            Err(ResolutionPlaybookError::NoFallback),
             "the catch-all has no keywords"
         );
         assert_eq!(
             ResolutionPlaybook::new(vec![entry("other", &[], "  ")]),
-            Err(PlaybookError::Empty {
+            Err(ResolutionPlaybookError::Empty {
                 index: 0,
                 field: "resolution"
             })
@@ -354,7 +354,7 @@ mod tests {
             ResolutionPlaybook::from_json(
                 r#"{"entries": [{"category": "other", "resolution": "x", "extra": 1}]}"#
             ),
-            Err(PlaybookError::Json(_))
+            Err(ResolutionPlaybookError::Json(_))
         ));
         let ok: ResolutionPlaybook = serde_json::from_str(
             r#"{"entries": [{"category": "other", "resolution": " Call. "}]}"#,
