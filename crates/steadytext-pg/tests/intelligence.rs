@@ -396,3 +396,51 @@ async fn concurrent_bulk_runs_equal_sequential_runs(pool: PgPool) {
         );
     }
 }
+
+/// One orchestration path: the in-memory scenario (`steadytext demo`) and the database path
+/// (inserts → queued jobs → `Intelligence`) give the seed's reviews and tickets the same
+/// analyses — same prompts, same redaction, same rules.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_demo_and_the_database_analyse_the_seed_alike(pool: PgPool) {
+    use steadytext_schema::scenario::{run_scenario, seed_sample};
+    let _turn = model_turn().await;
+    let intel = intel(&pool);
+    intel.load_seed_sample().await.unwrap();
+    let processed = intel.process_pending().await.unwrap();
+    assert_eq!((processed.completed, processed.failed), (5, 0));
+
+    let engine = engine();
+    let now = chrono::Utc::now();
+    let report = run_scenario(
+        &steadytext_schema::Analyst::new(&engine),
+        seed_sample(now),
+        now,
+    )
+    .await
+    .unwrap();
+    let ids: Vec<i32> = sqlx::query_scalar("SELECT id FROM product_reviews ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), report.reviews.len());
+    for (id, (_, demo)) in ids.iter().zip(&report.reviews) {
+        let row = rows::review(&pool, *id).await.unwrap().unwrap();
+        assert_eq!(row.sentiment, Some(demo.sentiment), "review {id}");
+        assert_eq!(row.ai_summary.as_deref(), Some(demo.summary.as_str()));
+        assert_eq!(row.key_themes.as_deref(), Some(demo.themes.as_slice()));
+        assert_eq!(row.review_aspects.as_deref(), Some(demo.aspects.as_slice()));
+    }
+    let ids: Vec<i32> = sqlx::query_scalar("SELECT id FROM support_tickets ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), report.tickets.len());
+    for (id, (_, demo)) in ids.iter().zip(&report.tickets) {
+        let row = rows::ticket(&pool, *id).await.unwrap().unwrap();
+        assert_eq!(
+            row.ai_analysis.as_ref(),
+            Some(&demo.analysis),
+            "ticket {id}"
+        );
+    }
+}
