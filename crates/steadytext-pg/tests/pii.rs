@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sqlx::PgPool;
-use steadytext_core::{Backend, Cache, CompletionRequest, Engine, Error, Generation};
+use steadytext_core::{Backend, Cache, CompletionRequest, Engine, Error, Generation, OptionScore};
 use steadytext_pg::{Intelligence, Store, MIGRATOR};
 use steadytext_schema::privacy::fold;
 
-/// Records prompts; every completion fails with a constraint violation quoting the prompt.
+/// Records prompts; every model call fails with a constraint violation quoting the prompt.
 #[derive(Default)]
 struct EchoingBackend {
     prompts: Mutex<Vec<String>>,
@@ -38,11 +38,34 @@ impl Backend for EchoingBackend {
     }
 
     async fn complete(&self, request: CompletionRequest) -> steadytext_core::Result<Generation> {
-        self.prompts.lock().unwrap().push(request.prompt.clone());
-        Err(Error::ConstraintViolated {
-            output: format!("ECHO {}", request.prompt),
-            reason: format!("REASON {}", request.prompt),
-        })
+        Err(self.echo(&request.prompt))
+    }
+
+    async fn next_token_logprobs(
+        &self,
+        prompt: &str,
+        _candidates: &[String],
+    ) -> steadytext_core::Result<Vec<f64>> {
+        Err(self.echo(prompt))
+    }
+
+    async fn score_options(
+        &self,
+        prompt: &str,
+        _options: &[String],
+    ) -> steadytext_core::Result<Vec<OptionScore>> {
+        Err(self.echo(prompt))
+    }
+}
+
+impl EchoingBackend {
+    /// Record `prompt` and fail quoting it (every model call, generation or scoring).
+    fn echo(&self, prompt: &str) -> Error {
+        self.prompts.lock().unwrap().push(prompt.to_string());
+        Error::ConstraintViolated {
+            output: format!("ECHO {prompt}"),
+            reason: format!("REASON {prompt}"),
+        }
     }
 }
 
