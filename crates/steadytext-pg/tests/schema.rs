@@ -1,4 +1,5 @@
-//! The migrations: the seed's schema exactly, idempotence, the seed's own SQL running unchanged.
+//! The migrations: the seed's schema exactly (plus our documented additions), idempotence, the
+//! seed's own SQL running unchanged.
 
 mod common;
 
@@ -13,6 +14,12 @@ const SEED_TABLES: [&str; 5] = [
     "support_tickets",
     "customer_segments_analysis",
 ];
+
+/// Columns our migrations add to the seed's tables, last in their table (so the seed's own
+/// columns keep their positions): `product_reviews.review_aspects` (0005).
+const OUR_COLUMNS: [(&str, &str); 1] = [("product_reviews", "review_aspects")];
+/// Constraints that come with [`OUR_COLUMNS`].
+const OUR_CONSTRAINTS: [&str; 1] = ["product_reviews_review_aspects_check"];
 
 type Column = (
     String,
@@ -86,7 +93,15 @@ async fn migrations_create_exactly_the_seed_schema(pool: PgPool) {
     drop(conn);
     Store::from_pool(pool.clone()).migrate().await.unwrap();
 
-    let (ours, seed) = (columns(&pool, "public").await, columns(&pool, "seed").await);
+    let (all, seed) = (columns(&pool, "public").await, columns(&pool, "seed").await);
+    let (added, ours): (Vec<Column>, Vec<Column>) = all
+        .into_iter()
+        .partition(|c| OUR_COLUMNS.contains(&(c.0.as_str(), c.1.as_str())));
+    assert_eq!(added.len(), OUR_COLUMNS.len(), "{added:#?}");
+    assert_eq!(
+        added[0].2, 13,
+        "review_aspects comes after the seed's 12 columns: {added:?}"
+    );
     assert_eq!(ours.len(), 12 + 8 + 12 + 12 + 8, "{ours:#?}");
     assert_eq!(ours, seed);
     let (ours, seed) = (indexes(&pool, "public").await, indexes(&pool, "seed").await);
@@ -96,10 +111,13 @@ async fn migrations_create_exactly_the_seed_schema(pool: PgPool) {
         "5 primary keys, 3 unique, 6 seed indexes: {ours:#?}"
     );
     assert_eq!(ours, seed);
-    let (ours, seed) = (
+    let (mut ours, seed) = (
         constraints(&pool, "public").await,
         constraints(&pool, "seed").await,
     );
+    let before = ours.len();
+    ours.retain(|(_, n, _)| !OUR_CONSTRAINTS.contains(&n.as_str()));
+    assert_eq!(before - ours.len(), OUR_CONSTRAINTS.len());
     assert!(ours
         .iter()
         .any(|(_, n, d)| n == "product_reviews_rating_check"

@@ -86,7 +86,7 @@ pub fn quoted_themes_schema(spans: &[String]) -> Value {
 /// use steadytext_schema::{aspects::{rule_category, CategorisedBy}, taxonomy::Taxonomy};
 /// let t = Taxonomy::default();
 /// assert_eq!(rule_category(&t, "late", "It came late."), Some(("shipping_delivery".into(), CategorisedBy::Phrase)));
-/// assert_eq!(rule_category(&t, "so rude", "The agent was so rude."), Some(("customer_service".into(), CategorisedBy::Sentence)));
+/// assert_eq!(rule_category(&t, "so slow", "The agent was so slow."), Some(("customer_service".into(), CategorisedBy::Sentence)));
 /// assert_eq!(rule_category(&t, "lovely", "Lovely."), None);
 /// ```
 pub fn rule_category(

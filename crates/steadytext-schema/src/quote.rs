@@ -110,7 +110,7 @@ pub fn sentence_containing<'t>(text: &'t str, phrase: &str) -> Option<&'t str> {
 /// let t = "I ordered in May. The strap broke after a week! Otherwise fine.";
 /// assert_eq!(summary_sentence(t, &["strap broke"]), "The strap broke after a week!");
 /// assert_eq!(summary_sentence(t, &["not there"]), "I ordered in May.");
-/// assert_eq!(summary_sentence("  ", &[]), "");
+/// assert_eq!(summary_sentence::<&str>("  ", &[]), "");
 /// ```
 pub fn summary_sentence<S: AsRef<str>>(text: &str, phrases: &[S]) -> String {
     let sentence = phrases
