@@ -187,6 +187,36 @@ pub fn first_sentence(text: &str) -> String {
     line[..end].trim().to_string()
 }
 
+/// Whether a sentence turns on a contrast ("good, but …"), so its polarity may differ from
+/// the review's.
+///
+/// ```
+/// use steadytext_schema::analysis::has_contrast;
+/// assert!(has_contrast("Great screen, but the battery dies fast."));
+/// assert!(has_contrast("Although it was late, it works."));
+/// assert!(!has_contrast("The battery dies fast."));
+/// ```
+pub fn has_contrast(sentence: &str) -> bool {
+    const CONTRAST: &[&str] = &[
+        "but",
+        "however",
+        "though",
+        "although",
+        "except",
+        "yet",
+        "otherwise",
+        "whereas",
+        "despite",
+        "still",
+        "unfortunately",
+        "sadly",
+        "only",
+    ];
+    sentence
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| CONTRAST.contains(&w.to_lowercase().as_str()))
+}
+
 /// Repetition penalty of the analyses' free text (llama.cpp's default): pure greedy decoding
 /// sends the small default model into repeated paragraphs.
 pub const ANALYSIS_REPEAT_PENALTY: f32 = 1.1;
@@ -377,15 +407,22 @@ impl<'e> Analyst<'e> {
             .await
     }
 
-    /// The seed's review analysis, grounded: sentiment (a choice over the five labels); up to
-    /// three themes, each a phrase quoted verbatim from the review (the model chooses among
-    /// the review's own [`quotable_spans`], enforced token by token) with the customer's
-    /// polarity about it and a [`Taxonomy`] category (keyword rule, else model scoring); and a
-    /// summary quoted from the review: the sentence of its lead theme
-    /// ([`summary_sentence`]).
+    /// The seed's review analysis, grounded: sentiment (the calibrated classifier); up to three
+    /// themes, each a phrase quoted verbatim from the review (the model chooses among the
+    /// review's own [`quotable_spans`], enforced token by token), filed under a [`Taxonomy`]
+    /// category (keyword rule, else model scoring over the labels on the phrase's sentence)
+    /// with a polarity (the review's, for a sentence without a contrast in a review that is not
+    /// neutral; else the classifier on its sentence); and a summary quoted from the review: the
+    /// sentence of its lead theme ([`summary_sentence`]).
     pub async fn review(&self, review: &ReviewInput<'_>) -> AnalysisResult<ReviewAnalysis> {
-        let (sentiment, margin) = self.review_sentiment(review).await?;
-        let aspects = self.review_aspects(review).await?;
+        // The sentiment and the quoted phrases do not depend on each other: both in flight.
+        let (sentiment, phrases) =
+            futures_util::future::join(self.review_sentiment(review), self.quoted_phrases(review))
+                .await;
+        let (sentiment, margin) = sentiment?;
+        let aspects = self
+            .aspects_of(phrases?, Some(sentiment.polarity()))
+            .await?;
         let (title, text) = self.prompts.review_quotable(review);
         let phrases: Vec<&str> = aspects.iter().map(|a| a.phrase.as_str()).collect();
         let summary = match (text.as_deref(), title.as_deref()) {
@@ -402,12 +439,24 @@ impl<'e> Analyst<'e> {
     }
 
     /// The review's aspects (see [`Analyst::review`]): quoted phrases, each verified against
-    /// the original title or text, with polarity and category. Empty when the review has no
-    /// quotable phrase (no model call then).
+    /// the original title or text, with polarity and category; each sentence's polarity from
+    /// the calibrated classifier. Empty when the review has no quotable phrase (no model call
+    /// then).
     pub async fn review_aspects(
         &self,
         review: &ReviewInput<'_>,
     ) -> AnalysisResult<Vec<ReviewAspect>> {
+        let phrases = self.quoted_phrases(review).await?;
+        self.aspects_of(phrases, None).await
+    }
+
+    /// Up to three phrases the model quotes from the review (an `enum` of its
+    /// [`quotable_spans`]), each verified against the original title or text, without
+    /// case-insensitive duplicates, each with its sentence (as prompts show it).
+    async fn quoted_phrases(
+        &self,
+        review: &ReviewInput<'_>,
+    ) -> AnalysisResult<Vec<(String, String)>> {
         let (title, text) = self.prompts.review_quotable(review);
         let mut spans = Vec::new();
         for part in [&title, &text].into_iter().flatten() {
@@ -433,14 +482,9 @@ impl<'e> Analyst<'e> {
             .map_err(|e| steadytext_core::Error::Deserialize(e.to_string()))?;
         let original =
             |p: &str| is_quoted(p, review.text) || review.title.is_some_and(|t| is_quoted(p, t));
-        let mut aspects = Vec::new();
-        let mut polarities: Vec<(String, Polarity)> = Vec::new();
+        let mut out: Vec<(String, String)> = Vec::new();
         for phrase in quoted.themes {
-            if !original(&phrase)
-                || aspects
-                    .iter()
-                    .any(|a: &ReviewAspect| a.phrase.eq_ignore_ascii_case(&phrase))
-            {
+            if !original(&phrase) || out.iter().any(|(p, _)| p.eq_ignore_ascii_case(&phrase)) {
                 continue;
             }
             let sentence = [&text, &title]
@@ -449,49 +493,63 @@ impl<'e> Analyst<'e> {
                 .find_map(|part| sentence_containing(part, &phrase))
                 .unwrap_or(&phrase)
                 .to_string();
-            let (category, categorised_by) = match rule_category(&self.taxonomy, &phrase, &sentence)
-            {
-                Some(found) => found,
-                None => (
-                    self.model_category(review, &phrase).await?,
-                    CategorisedBy::Model,
-                ),
-            };
-            // The calibrated classifier on the phrase's sentence, once per sentence.
-            let polarity = match polarities.iter().find(|(s, _)| *s == sentence) {
-                Some((_, p)) => *p,
-                None => {
-                    let input = ReviewInput {
-                        rating: None,
-                        title: None,
-                        text: &sentence,
-                    };
-                    let (s, _) = self
-                        .sentiment
-                        .classify(self.engine, &self.prompts, &input, &self.base)
-                        .await?;
-                    polarities.push((sentence.clone(), s.polarity()));
-                    s.polarity()
-                }
-            };
-            aspects.push(ReviewAspect {
-                phrase,
-                category,
-                polarity,
-                categorised_by,
-            });
+            out.push((phrase, sentence));
         }
-        Ok(aspects)
+        Ok(out)
+    }
+
+    /// Category and polarity of each `(phrase, sentence)`, all in flight at once, in order.
+    /// Given the review's own polarity, a theme whose sentence has no contrast
+    /// ([`has_contrast`]: "but", "however", "though", …) in a review that is not neutral
+    /// takes the review's polarity; any other sentence is classified on its own by the
+    /// calibrated classifier.
+    async fn aspects_of(
+        &self,
+        phrases: Vec<(String, String)>,
+        overall: Option<Polarity>,
+    ) -> AnalysisResult<Vec<ReviewAspect>> {
+        futures_util::future::try_join_all(phrases.into_iter().map(
+            |(phrase, sentence)| async move {
+                let (category, categorised_by) =
+                    match rule_category(&self.taxonomy, &phrase, &sentence) {
+                        Some(found) => found,
+                        None => (
+                            self.model_category(&sentence, &phrase).await?,
+                            CategorisedBy::Model,
+                        ),
+                    };
+                let inherited =
+                    overall.filter(|p| *p != Polarity::Neutral && !has_contrast(&sentence));
+                let polarity = match inherited {
+                    Some(p) => p,
+                    None => {
+                        let input = ReviewInput {
+                            rating: None,
+                            title: None,
+                            text: &sentence,
+                        };
+                        let (s, _) = self
+                            .sentiment
+                            .classify(self.engine, &self.prompts, &input, &self.base)
+                            .await?;
+                        s.polarity()
+                    }
+                };
+                Ok::<_, AnalysisError>(ReviewAspect {
+                    phrase,
+                    category,
+                    polarity,
+                    categorised_by,
+                })
+            },
+        ))
+        .await
     }
 
     /// The taxonomy category the model scores highest for `phrase` of `review`.
-    async fn model_category(
-        &self,
-        review: &ReviewInput<'_>,
-        phrase: &str,
-    ) -> AnalysisResult<String> {
+    async fn model_category(&self, sentence: &str, phrase: &str) -> AnalysisResult<String> {
         let labels = self.taxonomy.labels();
-        let prompt = self.prompts.review_category(review, phrase, &labels);
+        let prompt = self.prompts.review_category(sentence, phrase, &labels);
         let choice = self
             .engine
             .choice(prompt.as_str(), &labels, &self.base)

@@ -337,21 +337,17 @@ impl PromptBuilder {
         )
     }
 
-    /// The category of `phrase`, quoted from `review`, answered by a choice over `labels` (a
-    /// [`crate::taxonomy::Taxonomy`]'s).
-    pub fn review_category(
-        &self,
-        review: &ReviewInput<'_>,
-        phrase: &str,
-        labels: &[&str],
-    ) -> Prompt {
+    /// The category of `phrase`, quoted from `sentence` of a customer review, answered by a
+    /// choice over `labels` (a [`crate::taxonomy::Taxonomy`]'s). The sentence, not the whole
+    /// review: the topic is the phrase's, and the prompt stays short.
+    pub fn review_category(&self, sentence: &str, phrase: &str, labels: &[&str]) -> Prompt {
         let phrase = self.short(phrase).unwrap_or_default();
         Prompt::new(
             PromptKind::ReviewCategory,
             format!(
-                "Which topic is the phrase \"{phrase}\" of this customer review about? Answer with one of: {}.\n{}\nTopic:",
+                "Which topic is the phrase \"{phrase}\" of this sentence from a customer review about? Answer with one of: {}.\nSentence: {}\nTopic:",
                 labels.join(", "),
-                self.review_body(review)
+                self.long(sentence)
             ),
         )
     }
