@@ -10,8 +10,10 @@
 //! * [`Intelligence`]: the seed's analyses over a [`Store`] and an engine; company-wide inputs
 //!   are SQL aggregates ([`aggregates`]), bulk runs keep several model calls in flight
 //!   ([`batch`]) and report [`Progress`].
-//! * [`playbook`]: the resolution playbook as the table `steadytext.resolution_playbook`,
+//! * [`resolutions`]: the resolution playbook as the table `steadytext.resolution_playbook`,
 //!   which ticket analyses choose their suggested resolution from.
+//! * [`taxonomy`]: the feedback taxonomy as the table `steadytext_taxonomy`, which review
+//!   themes and tickets are filed under.
 //!
 //! Inserting a row into `product_reviews` or `support_tickets`, or changing what its analysis
 //! reads (a review's title, text, rating, customer or product; a ticket's category, subject,
