@@ -1,28 +1,36 @@
-//! Sentiment quality of the review analysis on a labelled, held-out review set.
+//! Sentiment quality by domain: fit on one labelled domain, report every other one separately.
 //!
 //! ```sh
-//! scripts/fetch-eval-data data/eval/reviews.jsonl        # vaderSentiment's Amazon review sentences
-//! cargo run --release --features schema --example sentiment_eval -- data/eval/reviews.jsonl        # report
-//! cargo run --release --features schema --example sentiment_eval -- data/eval/reviews.jsonl --fit  # refit
+//! scripts/fetch-eval-data --all-domains   # vaderSentiment's Amazon, movie, tweet and news sets
+//! cargo run --release --features schema --example sentiment_eval             # the report
+//! cargo run --release --features schema --example sentiment_eval -- --explore  # every method
+//! cargo run --release --features schema --example sentiment_eval -- --per-split 250 --explore
 //! ```
 //!
-//! Rows carry a `split` (train / test). `--fit` fits the calibration of
-//! `steadytext_schema::SentimentModel` on the train split only and prints the Rust source of
-//! `crates/steadytext-schema/src/sentiment_calibration.rs`. The report shows, for train and test
-//! separately: the majority class, the seed's approach (a choice among its five labels with its
-//! prompt, mapped to three classes) and the calibrated classifier `reviews analyze` uses, with
-//! accuracy, macro-F1 and the test confusion matrix. All model calls go through the cache, so a
-//! rerun is fast.
+//! Data: `data/eval/sentiment/{amazon,movies,tweets,news}.jsonl` (`scripts/fetch-eval-data`),
+//! rows `{"text", "label", "split"}`, each domain split train / test by a hash of its source id.
+//! Methods are fitted on the Amazon *train* split only (the home domain); every other domain is
+//! held out whole, and its *test* split is reported. A method is judged by the held-out domains.
+//!
+//! `--explore` adds the candidates that were measured to pick the default (the prompt variants,
+//! raw argmax, fitted biases, 3- and 40-feature logistic regressions) and in-domain fits (train
+//! and test of the same domain: what `steadytext calibrate sentiment` can reach with labels
+//! from the target domain). All model calls go through the cache; a rerun is fast.
 
 use std::io::BufRead;
 
 use anyhow::{Context, Result};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use steadytext::{Engine, GenerateOptions};
+use steadytext_schema::calibrate::{fit_sentiment, LabelledText};
 use steadytext_schema::prompts::{PromptBuilder, ReviewInput};
-use steadytext_schema::sentiment_model::SentimentModel;
-use steadytext_schema::{Polarity, ReviewSentiment};
+use steadytext_schema::sentiment_fit::{cross_validate, fit_bias, fit_linear, Linear, Metrics};
+use steadytext_schema::sentiment_model::{self, Calibration, Provenance, FEATURE_WORDS};
+use steadytext_schema::{Polarity, SentimentModel};
 
 const CLASSES: [&str; 3] = ["positive", "neutral", "negative"];
+const DOMAINS: [&str; 4] = ["amazon", "movies", "tweets", "news"];
+const HOME: &str = "amazon";
 
 struct Row {
     text: String,
@@ -32,7 +40,7 @@ struct Row {
 
 fn load(path: &str) -> Result<Vec<Row>> {
     let f = std::fs::File::open(path)
-        .with_context(|| format!("{path}: run scripts/fetch-eval-data"))?;
+        .with_context(|| format!("{path}: run scripts/fetch-eval-data --all-domains"))?;
     let mut rows = Vec::new();
     for line in std::io::BufReader::new(f).lines() {
         let v: serde_json::Value = serde_json::from_str(&line?)?;
@@ -49,199 +57,330 @@ fn load(path: &str) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn polarity_index(s: ReviewSentiment) -> usize {
-    match s.polarity() {
-        Polarity::Positive => 0,
-        Polarity::Neutral => 1,
-        Polarity::Negative => 2,
-    }
+/// A prompt variant: its few-shot head (the row's text and "\nSentiment:" follow).
+struct Variant {
+    name: &'static str,
+    head: String,
+    item: &'static str,
 }
 
-/// accuracy, macro-F1, confusion[truth][predicted]
-fn metrics(truth: &[usize], pred: &[usize]) -> (f64, f64, [[usize; 3]; 3]) {
-    let mut m = [[0usize; 3]; 3];
-    for (&t, &p) in truth.iter().zip(pred) {
-        m[t][p] += 1;
-    }
-    let acc = (0..3).map(|i| m[i][i]).sum::<usize>() as f64 / truth.len().max(1) as f64;
-    let f1 = (0..3)
-        .map(|c| {
-            let tp = m[c][c] as f64;
-            let fp: f64 = (0..3).filter(|&t| t != c).map(|t| m[t][c] as f64).sum();
-            let fneg: f64 = (0..3).filter(|&p| p != c).map(|p| m[c][p] as f64).sum();
-            if tp == 0.0 {
-                0.0
-            } else {
-                2.0 * tp / (2.0 * tp + fp + fneg)
-            }
-        })
-        .sum::<f64>()
-        / 3.0;
-    (acc, f1, m)
+const GENERIC: &str = "Classify the sentiment of each text as positive, neutral or negative.\n\n\
+Text: what a wonderful surprise, i enjoyed every minute of it.\nSentiment: positive\n\n\
+Text: the office opens at nine on weekdays.\nSentiment: neutral\n\n\
+Text: this is the worst decision they could have made.\nSentiment: negative\n\n\
+Text: the report was published on tuesday.\nSentiment: neutral\n\n\
+Text: i am so happy with how it turned out.\nSentiment: positive\n\n\
+Text: nobody answered my calls and i am fed up.\nSentiment: negative\n\n";
+
+/// Next-token log-probabilities of the feature words after `head item: text\nSentiment:`.
+async fn features(
+    engine: &Engine,
+    v: &Variant,
+    text: &str,
+    opts: &GenerateOptions,
+) -> Result<Vec<f64>> {
+    let words: Vec<String> = FEATURE_WORDS.iter().map(|w| format!(" {w}")).collect();
+    let prompt = format!(
+        "{}{}: {}\nSentiment:",
+        v.head,
+        v.item,
+        engine.untrusted(text)
+    );
+    Ok(engine.next_token_logprobs(&prompt, &words, opts).await?)
 }
 
-/// Multinomial logistic regression on standardised features, full-batch gradient descent with L2
-/// (deterministic: fixed order, fixed iterations).
-fn fit(x: &[Vec<f64>], y: &[usize], l2: f64) -> (Vec<f64>, Vec<f64>, Vec<[f64; 3]>, [f64; 3]) {
-    let d = x[0].len();
-    let n = x.len() as f64;
-    let mean: Vec<f64> = (0..d)
-        .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n)
-        .collect();
-    let std: Vec<f64> = (0..d)
-        .map(|j| {
-            (x.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n)
-                .sqrt()
-                .max(1e-6)
-        })
-        .collect();
-    let xs: Vec<Vec<f64>> = x
-        .iter()
-        .map(|r| (0..d).map(|j| (r[j] - mean[j]) / std[j]).collect())
-        .collect();
-    let mut w = vec![[0f64; 3]; d];
-    let mut b = [0f64; 3];
-    let lr = 0.1;
-    for _ in 0..4000 {
-        let mut gw = vec![[0f64; 3]; d];
-        let mut gb = [0f64; 3];
-        for (r, &t) in xs.iter().zip(y) {
-            let mut z = b;
-            for j in 0..d {
-                for k in 0..3 {
-                    z[k] += r[j] * w[j][k];
-                }
-            }
-            let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let e = z.map(|v| (v - m).exp());
-            let s: f64 = e.iter().sum();
-            for k in 0..3 {
-                let g = e[k] / s - if k == t { 1.0 } else { 0.0 };
-                gb[k] += g;
-                for j in 0..d {
-                    gw[j][k] += g * r[j];
-                }
-            }
+fn labels3(f: &[f64]) -> Vec<f64> {
+    f[..3].to_vec()
+}
+
+/// `f` minus the content-free label scores (the three labels only).
+fn minus(f: &[f64], cf: &[f64]) -> Vec<f64> {
+    (0..3).map(|k| f[k] - cf[k]).collect()
+}
+
+struct Table {
+    lines: Vec<String>,
+}
+
+impl Table {
+    fn new() -> Self {
+        let mut head = "| method | fitted on |".to_string();
+        let mut rule = "|---|---|".to_string();
+        for d in DOMAINS {
+            head.push_str(&format!(" {d} acc | {d} F1 |"));
+            rule.push_str("---|---|");
         }
-        for k in 0..3 {
-            b[k] -= lr * gb[k] / n;
-            for j in 0..d {
-                w[j][k] -= lr * (gw[j][k] + l2 * w[j][k]) / n;
-            }
+        Self {
+            lines: vec![head, rule],
         }
     }
-    (mean, std, w, b)
-}
 
-fn print_table(name: &str, truth: &[usize], pred: &[usize]) -> [[usize; 3]; 3] {
-    let (acc, f1, m) = metrics(truth, pred);
-    println!("| {name} | {} | {acc:.3} | {f1:.3} |", truth.len());
-    m
+    fn row(&mut self, name: &str, fitted: &str, m: &[Metrics]) {
+        let mut line = format!("| {name} | {fitted} |");
+        for x in m {
+            line.push_str(&format!(" {:.3} | {:.3} |", x.accuracy, x.macro_f1));
+        }
+        self.lines.push(line);
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let path = args
-        .first()
-        .map(String::as_str)
-        .unwrap_or("data/eval/reviews.jsonl");
-    let do_fit = args.iter().any(|a| a == "--fit");
-    let rows = load(path)?;
+    let explore = args.iter().any(|a| a == "--explore");
+    let write_default = args
+        .iter()
+        .position(|a| a == "--write-default")
+        .map(|i| args.get(i + 1).cloned().context("--write-default PATH"))
+        .transpose()?;
+    let per_split: usize = match args.iter().position(|a| a == "--per-split") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--per-split N")?
+            .parse()
+            .context("--per-split N")?,
+        None => usize::MAX,
+    };
+    let dir = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| {
+            !a.starts_with("--")
+                && (*i == 0 || !["--per-split", "--write-default"].contains(&args[i - 1].as_str()))
+        })
+        .map(|(_, a)| a.clone())
+        .unwrap_or_else(|| "data/eval/sentiment".into());
+    let data: Vec<Vec<Row>> = DOMAINS
+        .iter()
+        .map(|d| {
+            if write_default.is_some() && *d != HOME {
+                return Ok(Vec::new()); // only the home domain is fitted on
+            }
+            let rows = load(&format!("{dir}/{d}.jsonl"))?;
+            // The first `per_split` rows of each split (files are shuffled once, seeded).
+            let (mut train, mut test) = (0, 0);
+            Ok(rows
+                .into_iter()
+                .filter(|r| {
+                    let n = if r.train { &mut train } else { &mut test };
+                    *n += 1;
+                    *n <= per_split
+                })
+                .collect())
+        })
+        .collect::<Result<_>>()?;
     let engine = Engine::builder().build()?;
-    let prompts = PromptBuilder::new();
-    let opts = GenerateOptions::default();
+    let opts = GenerateOptions::default().chat(false);
 
-    // Features for every row (cached).
-    let mut feats = Vec::with_capacity(rows.len());
-    for (i, r) in rows.iter().enumerate() {
-        let review = ReviewInput {
-            rating: None,
-            title: None,
-            text: &r.text,
-        };
-        feats.push(SentimentModel::features(&engine, &prompts, &review, &opts).await?);
-        if (i + 1) % 100 == 0 {
-            eprintln!("features: {}/{}", i + 1, rows.len());
-        }
-    }
-    let (train, test): (Vec<usize>, Vec<usize>) = (0..rows.len()).partition(|&i| rows[i].train);
-
-    if do_fit {
-        let x: Vec<Vec<f64>> = train.iter().map(|&i| feats[i].clone()).collect();
-        let y: Vec<usize> = train.iter().map(|&i| rows[i].label).collect();
-        let (mean, std, w, b) = fit(&x, &y, 10.0);
-        let fmt = |v: &[f64]| {
-            v.iter()
-                .map(|x| format!("{x:.6}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        println!(
-            "//! Fitted by `examples/sentiment_eval.rs --fit` on the train split ({} rows) of",
-            x.len()
-        );
-        println!("//! `scripts/fetch-eval-data` (vaderSentiment 3.3.2 Amazon review sentences). Do not edit by hand.\n");
-        println!("use crate::sentiment_model::Calibration;\n");
-        println!("pub(crate) const CALIBRATION: Calibration = Calibration {{");
-        println!("    mean: &[{}],", fmt(&mean));
-        println!("    std: &[{}],", fmt(&std));
-        println!("    weights: &[");
-        for row in &w {
-            println!("        [{:.6}, {:.6}, {:.6}],", row[0], row[1], row[2]);
-        }
-        println!("    ],");
-        println!("    bias: [{:.6}, {:.6}, {:.6}],", b[0], b[1], b[2]);
-        println!("}};");
-        return Ok(());
+    let mut variants = vec![Variant {
+        name: "product few-shot",
+        head: sentiment_model::FEW_SHOT.to_string(),
+        item: "Review",
+    }];
+    if explore {
+        variants.push(Variant {
+            name: "generic few-shot",
+            head: GENERIC.to_string(),
+            item: "Text",
+        });
     }
 
-    let model = SentimentModel::default();
-    let labels = ReviewSentiment::LABELS;
-    let mut seed_pred = vec![0usize; rows.len()];
-    let mut ours_pred = vec![0usize; rows.len()];
-    for (i, r) in rows.iter().enumerate() {
-        let (label, _) = SentimentModel::label(model.probabilities(&feats[i]), None);
-        ours_pred[i] = polarity_index(label);
-        if !r.train {
-            // The seed's call, verbatim: its prompt and a choice among its five labels.
-            let c = engine
-                .choice(
-                    &format!("Classify sentiment of this review: {}", r.text),
-                    labels,
-                    &opts,
-                )
+    let mut table = Table::new();
+    let test_truth: Vec<Vec<usize>> = data
+        .iter()
+        .map(|rows| rows.iter().filter(|r| !r.train).map(|r| r.label).collect())
+        .collect();
+    table.row(
+        "majority class of the test split",
+        "-",
+        &test_truth
+            .iter()
+            .map(|t| Metrics::majority(t).1)
+            .collect::<Vec<_>>(),
+    );
+
+    for v in &variants {
+        // Features of every row of every domain (cached), a few in flight.
+        let mut feats: Vec<Vec<Vec<f64>>> = Vec::new();
+        for (d, rows) in DOMAINS.iter().zip(&data) {
+            let f: Vec<Vec<f64>> = stream::iter(rows.iter())
+                .map(|r| features(&engine, v, &r.text, &opts))
+                .buffered(8)
+                .try_collect()
                 .await?;
-            seed_pred[i] = polarity_index(c.choice.parse()?);
+            eprintln!("{}: {d}: {} rows", v.name, f.len());
+            feats.push(f);
         }
-    }
-    for (split, idx) in [("train", &train), ("test", &test)] {
-        let truth: Vec<usize> = idx.iter().map(|&i| rows[i].label).collect();
-        let majority = (0..3)
-            .max_by_key(|&c| truth.iter().filter(|&&t| t == c).count())
-            .unwrap_or(0);
-        println!("\n### {split} split\n\n| method | n | accuracy | macro-F1 |\n|---|---|---|---|");
-        print_table("majority class", &truth, &vec![majority; truth.len()]);
-        if split == "test" {
-            print_table(
-                "seed: choice of 5 labels, seed prompt",
-                &truth,
-                &idx.iter().map(|&i| seed_pred[i]).collect::<Vec<_>>(),
-            );
-        }
-        let m = print_table(
-            "calibrated few-shot (reviews analyze)",
-            &truth,
-            &idx.iter().map(|&i| ours_pred[i]).collect::<Vec<_>>(),
-        );
-        if split == "test" {
-            println!(
-                "\nconfusion (rows = truth, columns = predicted: positive, neutral, negative)"
-            );
-            for (c, row) in CLASSES.iter().zip(m) {
-                println!("  {c:>8}: {:>4} {:>4} {:>4}", row[0], row[1], row[2]);
+        let mut cf = [0.0; 3];
+        for t in sentiment_model::CONTENT_FREE {
+            let f = features(&engine, v, t, &opts).await?;
+            let p = steadytext_schema::sentiment_fit::softmax([f[0], f[1], f[2]]);
+            for k in 0..3 {
+                cf[k] += p[k] / sentiment_model::CONTENT_FREE.len() as f64;
             }
         }
+        let cf: Vec<f64> = cf.iter().map(|p| p.ln()).collect();
+        let home = DOMAINS
+            .iter()
+            .position(|d| *d == HOME)
+            .expect("home domain");
+        let split = |d: usize, train: bool, map: &dyn Fn(&[f64]) -> Vec<f64>| {
+            let (x, y): (Vec<Vec<f64>>, Vec<usize>) = data[d]
+                .iter()
+                .zip(&feats[d])
+                .filter(|(r, _)| r.train == train)
+                .map(|(r, f)| (map(f), r.label))
+                .unzip();
+            (x, y)
+        };
+        let eval_all = |map: &dyn Fn(&[f64]) -> Vec<f64>, model: &Linear| -> Vec<Metrics> {
+            (0..DOMAINS.len())
+                .map(|d| {
+                    let (x, y) = split(d, false, map);
+                    let pred: Vec<usize> = x.iter().map(|r| model.predict(r)).collect();
+                    Metrics::new(&y, &pred)
+                })
+                .collect()
+        };
+        let raw = |f: &[f64]| labels3(f);
+        let cfree = |f: &[f64]| minus(f, &cf);
+        let all40 = |f: &[f64]| f.to_vec();
+        let name = |m: &str| format!("{}: {m}", v.name);
+
+        if let Some(path) = &write_default {
+            // The built-in calibration: 40 word scores, class-balanced logistic regression,
+            // fitted on the home domain's train split only.
+            let (x, y) = split(home, true, &all40);
+            let fit = |x: &[Vec<f64>], y: &[usize]| fit_linear(x, y, 10.0);
+            let cv = cross_validate(&x, &y, 5, fit);
+            let c = Calibration {
+                format: sentiment_model::CALIBRATION_FORMAT,
+                prompt: sentiment_model::SENTIMENT_PROMPT_VERSION.into(),
+                features: FEATURE_WORDS.iter().map(|w| w.to_string()).collect(),
+                content_free: false,
+                linear: fit(&x, &y),
+                provenance: Provenance {
+                    fitted_on: format!(
+                        "vaderSentiment 3.3.2 Amazon review sentences (scripts/fetch-eval-data), \
+                         train split, {} rows; examples/sentiment_eval.rs --write-default",
+                        x.len()
+                    ),
+                    examples: x.len(),
+                    cross_validated: Some(cv),
+                },
+            };
+            std::fs::write(path, serde_json::to_string_pretty(&c)? + "\n")?;
+            eprintln!("wrote {path} ({})", c.id());
+            return Ok(());
+        }
+        if v.name == "product few-shot" {
+            let builtin = SentimentModel::default();
+            let c = builtin.calibration();
+            assert!(c.features == FEATURE_WORDS && !c.content_free);
+            table.row(
+                &name(&format!(
+                    "built-in calibration {}",
+                    builtin.calibration_id()
+                )),
+                HOME,
+                &eval_all(&all40, &c.linear),
+            );
+            // What `steadytext calibrate sentiment` fits on each domain's train split.
+            let prompts = PromptBuilder::new();
+            let mut m = Vec::new();
+            for rows in &data {
+                let examples: Vec<LabelledText> = rows
+                    .iter()
+                    .filter(|r| r.train)
+                    .map(|r| LabelledText {
+                        text: r.text.clone(),
+                        rating: None,
+                        label: Polarity::from_index(r.label).expect("a class"),
+                    })
+                    .collect();
+                let report =
+                    fit_sentiment(&engine, &prompts, &builtin, &examples, 5, 8, "train").await?;
+                let fitted = SentimentModel::new(report.chosen().calibration.clone())?;
+                eprintln!("calibrate: chose {}", report.chosen().name);
+                let test: Vec<&Row> = rows.iter().filter(|r| !r.train).collect();
+                let mut pred = Vec::new();
+                for r in &test {
+                    let review = ReviewInput {
+                        rating: None,
+                        title: None,
+                        text: &r.text,
+                    };
+                    let p = fitted
+                        .probabilities_of(&engine, &prompts, &review, &GenerateOptions::default())
+                        .await?;
+                    pred.push(steadytext_schema::sentiment_fit::argmax(p));
+                }
+                let truth: Vec<usize> = test.iter().map(|r| r.label).collect();
+                m.push(Metrics::new(&truth, &pred));
+            }
+            table.row(
+                "`calibrate sentiment` on the domain's own train split",
+                "each domain's train",
+                &m,
+            );
+        }
+        if explore {
+            table.row(
+                &name("content-free calibrated argmax"),
+                "none",
+                &eval_all(&cfree, &Linear::identity_plus([0.0; 3])),
+            );
+            table.row(
+                &name("raw argmax of the label scores"),
+                "none",
+                &eval_all(&raw, &Linear::identity_plus([0.0; 3])),
+            );
+            let (x, y) = split(home, true, &raw);
+            table.row(
+                &name("label scores + fitted bias"),
+                HOME,
+                &eval_all(&raw, &fit_bias(&x, &y, 1.0)),
+            );
+            table.row(
+                &name("3-feature logistic"),
+                HOME,
+                &eval_all(&raw, &fit_linear(&x, &y, 1.0)),
+            );
+            let (x, y) = split(home, true, &all40);
+            table.row(
+                &name("40-feature logistic (class-balanced)"),
+                HOME,
+                &eval_all(&all40, &fit_linear(&x, &y, 10.0)),
+            );
+            // In-domain fits: what labels from the target domain can reach.
+            for (label, map, fit) in [
+                (
+                    "bias on content-free scores",
+                    &cfree as &dyn Fn(&[f64]) -> Vec<f64>,
+                    &(|x: &[Vec<f64>], y: &[usize]| fit_bias(x, y, 1.0))
+                        as &dyn Fn(&[Vec<f64>], &[usize]) -> Linear,
+                ),
+                ("3-feature logistic", &raw, &|x, y| fit_linear(x, y, 1.0)),
+                ("40-feature logistic", &all40, &|x, y| {
+                    fit_linear(x, y, 10.0)
+                }),
+            ] {
+                let m: Vec<Metrics> = (0..DOMAINS.len())
+                    .map(|d| {
+                        let (x, y) = split(d, true, map);
+                        let model = fit(&x, &y);
+                        let (tx, ty) = split(d, false, map);
+                        let pred: Vec<usize> = tx.iter().map(|r| model.predict(r)).collect();
+                        Metrics::new(&ty, &pred)
+                    })
+                    .collect();
+                table.row(&name(label), "each domain's train", &m);
+            }
+        }
+    }
+    println!("Test splits; accuracy and macro-F1 (positive / neutral / negative).\n");
+    for l in &table.lines {
+        println!("{l}");
     }
     Ok(())
 }

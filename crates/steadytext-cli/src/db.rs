@@ -139,6 +139,11 @@ pub struct WorkerArgs {
     /// Do not use the database's shared result cache.
     #[arg(long)]
     pub no_pg_cache: bool,
+    /// Classify review sentiment with this calibration file always. Default: the database's
+    /// active calibration (`steadytext calibrate sentiment --database-url`), re-read before
+    /// each review, so an activation applies without a restart; none active: the built-in one.
+    #[arg(long)]
+    pub calibration: Option<std::path::PathBuf>,
 }
 
 fn secs(s: f64, what: &str) -> Result<Duration> {
@@ -146,8 +151,13 @@ fn secs(s: f64, what: &str) -> Result<Duration> {
 }
 
 async fn connect(db: &DbArgs, max_connections: u32) -> Result<Store> {
+    connect_url(&db.database_url, max_connections).await
+}
+
+/// Connect to `url` and apply the migrations.
+pub async fn connect_url(url: &str, max_connections: u32) -> Result<Store> {
     let store = Store::connect_with(
-        &db.database_url,
+        url,
         &StoreOptions {
             max_connections,
             ..StoreOptions::default()
@@ -225,9 +235,18 @@ async fn shutdown_signal() {
 
 pub async fn worker(cli: &Cli, args: &WorkerArgs) -> Result<()> {
     let concurrency = args.concurrency.clamp(1, crate::numbers::MAX_CONCURRENCY);
+    let pinned = match &args.calibration {
+        Some(path) => Some(crate::calibrate_cmd::load_calibration(path)?),
+        None => None,
+    };
     let store = connect(&args.db, bulk_pool_size(concurrency) + concurrency as u32).await?;
     let engine = engine(cli, &store, !args.no_pg_cache)?;
-    let intel = Arc::new(Intelligence::new(store.clone(), engine));
+    let mut intel = Intelligence::new(store.clone(), engine);
+    if let Some(model) = pinned {
+        eprintln!("review sentiment: calibration {}", model.calibration_id());
+        intel = intel.with_sentiment(model);
+    }
+    let intel = Arc::new(intel);
     let config = WorkerConfig {
         concurrency,
         lease: secs(args.lease, "lease")?,

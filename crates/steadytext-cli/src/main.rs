@@ -3,6 +3,7 @@
 mod backend_args;
 mod bench;
 mod cache_cmd;
+mod calibrate_cmd;
 mod constrained;
 mod db;
 mod demo;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Batch review analysis.
     #[command(subcommand)]
     Reviews(reviews::ReviewsCommand),
+    /// Fit a calibration to labelled examples (the feedback loop).
+    #[command(subcommand)]
+    Calibrate(calibrate_cmd::CalibrateCommand),
     /// Run the seed's customer-intelligence scenario through every analysis and print a report.
     Demo(demo::DemoArgs),
     /// Inspect or clear the result cache.
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
             // 0, or 3 when some lines were recorded as errors (see `reviews`).
             Command::Reviews(cmd) => reviews::run(&cli, cmd).await,
             Command::Demo(args) => done(demo::run(&cli, args).await),
+            Command::Calibrate(cmd) => done(calibrate_cmd::run(&cli, cmd).await),
             Command::Db(cmd) => done(db::db(&cli, cmd).await),
             Command::Worker(args) => done(db::worker(&cli, args).await),
             Command::Queue(cmd) => done(db::queue(&cli, cmd).await),

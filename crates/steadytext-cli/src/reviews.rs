@@ -4,7 +4,7 @@
 //! file does not sink the run. Each line ends up as exactly one of:
 //!
 //! * **analysed**: a result row `{"id", "sentiment", "sentiment_score", "summary", "themes", "aspects",
-//!   "needs_human_review", "human_review_reasons", "prompt_version"}` is appended to the output;
+//!   "needs_human_review", "human_review_reasons", "prompt_version", "calibration"}` is appended to the output;
 //! * **already done**: its id has a result row in the output from an earlier run (resume);
 //! * **an error**: reported on stderr as `INPUT:LINE: message` and appended to the output as
 //!   `{"line": LINE, "id": ID or null, "error": "message"}`, then the run goes on. Errors are:
@@ -75,6 +75,10 @@ pub struct AnalyzeArgs {
     /// Neither read nor write the cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Sentiment calibration file (`steadytext calibrate sentiment --output CAL`); default:
+    /// the built-in one. Each result row names its calibration.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -352,6 +356,7 @@ where
             "needs_human_review": a.human_review.needed,
             "human_review_reasons": a.human_review.reasons,
             "prompt_version": a.prompt_version,
+            "calibration": a.calibration,
         });
         writeln!(out, "{row}")?;
         out.flush()?;
@@ -363,6 +368,11 @@ where
 
 pub async fn run(cli: &Cli, cmd: &ReviewsCommand) -> Result<ExitCode> {
     let ReviewsCommand::Analyze(args) = cmd;
+    // A bad calibration file stops the run before anything is opened or written.
+    let sentiment = match &args.calibration {
+        Some(path) => Some(crate::calibrate_cmd::load_calibration(path)?),
+        None => None,
+    };
     let name = args.input.display().to_string();
     let input = File::open(&args.input).with_context(|| format!("reading {name}"))?;
     let mut resume = read_resume(&args.output)?;
@@ -393,7 +403,10 @@ pub async fn run(cli: &Cli, cmd: &ReviewsCommand) -> Result<ExitCode> {
     let opts = steadytext_core::GenerateOptions::default()
         .seed(args.seed)
         .use_cache(!args.no_cache);
-    let analyst = Analyst::new(&engine).with_options(opts);
+    let mut analyst = Analyst::new(&engine).with_options(opts);
+    if let Some(sentiment) = sentiment {
+        analyst = analyst.with_sentiment(sentiment);
+    }
 
     let bar = match count_lines(&args.input) {
         Some(total) => {
@@ -585,6 +598,7 @@ mod tests {
             keys,
             [
                 "aspects",
+                "calibration",
                 "human_review_reasons",
                 "id",
                 "needs_human_review",

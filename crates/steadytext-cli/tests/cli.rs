@@ -548,3 +548,144 @@ fn numeric_options_out_of_range_are_usage_errors_not_panics() {
         "{err}"
     );
 }
+
+/// Invented labelled sentences of a domain the built-in calibration was not fitted on.
+const LABELS: &str = "\
+{\"text\": \"A moving, beautifully acted film that stays with you.\", \"label\": \"positive\"}
+{\"text\": \"The funniest comedy I have seen in years.\", \"label\": \"positive\", \"id\": 2}
+{\"text\": \"Gorgeous photography and a score to match.\", \"label\": \"positive\"}
+{\"text\": \"I loved every minute of this charming little story.\", \"label\": \"positive\"}
+{\"text\": \"The film runs for two hours and ten minutes.\", \"label\": \"neutral\"}
+{\"text\": \"It opens in theaters across the country on Friday.\", \"label\": \"neutral\"}
+{\"text\": \"The story is set in a small town in Ohio in 1952.\", \"label\": \"neutral\"}
+{\"text\": \"It is based on a novel published in 1987.\", \"label\": \"neutral\"}
+{\"text\": \"A tedious, overlong mess with nothing to say.\", \"label\": \"negative\"}
+{\"text\": \"The jokes fall flat and the plot makes no sense.\", \"label\": \"negative\"}
+{\"text\": \"Boring, predictable and far too long.\", \"label\": \"negative\", \"rating\": 1}
+{\"text\": \"Ugly to look at and painful to sit through.\", \"label\": \"negative\"}
+";
+
+#[test]
+fn calibrate_writes_a_calibration_that_reviews_analyze_applies_by_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.jsonl");
+    let cal = dir.path().join("cal.json");
+    std::fs::write(&labels, LABELS).unwrap();
+    let env = [("RAYON_NUM_THREADS", "1"), ("CANDLE_NUM_THREADS", "1")];
+    let args = [
+        "calibrate",
+        "sentiment",
+        "--labels",
+        labels.to_str().unwrap(),
+        "--output",
+        cal.to_str().unwrap(),
+        "--folds",
+        "3",
+    ];
+    let o = steadytext(dir.path(), &args, &env, None);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    // The comparison: majority, the current calibration and every candidate, one chosen.
+    assert!(
+        err.contains("12 examples (positive 4, neutral 4, negative 4); 3-fold"),
+        "{err}"
+    );
+    assert!(err.contains("always the majority label"), "{err}");
+    assert!(err.contains("current cal-"), "{err}");
+    assert_eq!(err.matches("(cv)").count(), 3, "{err}");
+    assert_eq!(err.matches("<- chosen").count(), 1, "{err}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cal).unwrap()).unwrap();
+    assert_eq!(written["provenance"]["examples"], 12);
+    let id = err
+        .split("wrote ")
+        .nth(1)
+        .and_then(|s| s.split('(').nth(1))
+        .and_then(|s| s.split(')').next())
+        .expect("the id is printed")
+        .to_string();
+    assert!(id.starts_with("cal-"), "{err}");
+
+    // reviews analyze with it: every row names it; without it, the built-in one.
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\": 1, \"text\": \"The cast is wonderful and the ending is perfect.\"}\n",
+    )
+    .unwrap();
+    let run = |out: &Path, cal: Option<&Path>| {
+        let mut args = vec![
+            "reviews".to_string(),
+            "analyze".into(),
+            "--input".into(),
+            input.display().to_string(),
+            "--output".into(),
+            out.display().to_string(),
+        ];
+        if let Some(c) = cal {
+            args.extend(["--calibration".into(), c.display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = steadytext(dir.path(), &args, &env, None);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let row: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(out).unwrap().trim()).unwrap();
+        row["calibration"].as_str().unwrap().to_string()
+    };
+    assert_eq!(run(&dir.path().join("a.jsonl"), Some(&cal)), id);
+    let builtin = run(&dir.path().join("b.jsonl"), None);
+    assert_ne!(builtin, id);
+    assert_eq!(
+        builtin,
+        steadytext_schema::SentimentModel::default().calibration_id(),
+        "the built-in calibration's identity"
+    );
+
+    // A bad labels line: its number, exit 1, nothing written.
+    std::fs::write(
+        &labels,
+        format!("{LABELS}{{\"text\": \"x\", \"label\": \"great\"}}\n"),
+    )
+    .unwrap();
+    let cal2 = dir.path().join("cal2.json");
+    let o = steadytext(
+        dir.path(),
+        &[
+            "calibrate",
+            "sentiment",
+            "--labels",
+            labels.to_str().unwrap(),
+            "--output",
+            cal2.to_str().unwrap(),
+        ],
+        &env,
+        None,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), Some(1), "{err}");
+    assert!(err.contains("line 13"), "{err}");
+    assert!(!cal2.exists());
+
+    // A file that is not a calibration stops reviews analyze before it writes anything.
+    std::fs::write(&cal2, "{\"format\": 1}").unwrap();
+    let out = dir.path().join("c.jsonl");
+    let o = steadytext(
+        dir.path(),
+        &[
+            "reviews",
+            "analyze",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--calibration",
+            cal2.to_str().unwrap(),
+        ],
+        &env,
+        None,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), Some(1), "{err}");
+    assert!(err.contains("not a sentiment calibration"), "{err}");
+    assert!(!out.exists());
+}

@@ -84,6 +84,14 @@ pub enum PgError {
     #[error("the resolution playbook table is unusable: {0}")]
     Playbook(#[from] steadytext_schema::ResolutionPlaybookError),
 
+    /// Fitting a calibration failed (too few verdicts, or the model failed).
+    #[error("calibration: {0}")]
+    Calibrate(#[from] steadytext_schema::calibrate::CalibrateError),
+
+    /// A calibration that cannot be applied (another format or prompt version).
+    #[error(transparent)]
+    Calibration(#[from] steadytext_schema::sentiment_model::CalibrationError),
+
     /// A worker slot panicked outside the handler (a bug in this crate).
     #[error("worker slot panicked: {0}")]
     WorkerPanicked(String),
@@ -96,6 +104,9 @@ impl PgError {
     pub fn summary(&self) -> String {
         match self {
             Self::Analysis(e) => format!("analysis failed: {}", e.summary()),
+            Self::Calibrate(steadytext_schema::calibrate::CalibrateError::Analysis(e)) => {
+                format!("calibration: {}", e.summary())
+            }
             other => other.to_string(),
         }
     }

@@ -45,7 +45,7 @@ use steadytext_schema::{
     AnalysisError, Analyst, AnalyzedTicket, ChurnRisk, Customer, CustomerInsight,
     CustomerRecommendations, ExecutiveSummary, NameDirectory, Playbooks, ProductReview,
     RecommendationInputs, ResolutionPlaybook, RetentionStrategy, ReviewAnalysis, SegmentProfile,
-    SupportTicket,
+    SentimentModel, SupportTicket,
 };
 
 use crate::aggregates;
@@ -162,6 +162,10 @@ pub struct Intelligence {
     max_job_runtime: Option<StdDuration>,
     playbooks: Arc<Playbooks>,
     names: Arc<Mutex<Option<CachedNames>>>,
+    /// A calibration set by the caller ([`Intelligence::with_sentiment`]): used always.
+    pinned_sentiment: Option<SentimentModel>,
+    /// The database's active calibration, as last read (re-read when its id changes).
+    active_sentiment: Arc<Mutex<Option<SentimentModel>>>,
 }
 
 /// How long the customers' names are reused before they are read again, even when no
@@ -192,6 +196,7 @@ struct ReviewSubject {
     owner: Option<Customer>,
     names: Arc<NameDirectory>,
     taxonomy: Arc<Taxonomy>,
+    sentiment: SentimentModel,
 }
 
 /// A ticket and its owner, read for an analysis, with every customer name the database knows
@@ -223,7 +228,59 @@ impl Intelligence {
             job_lease: DEFAULT_JOB_LEASE,
             max_job_runtime: Some(DEFAULT_MAX_RUNTIME),
             playbooks: Arc::new(Playbooks::default()),
+            pinned_sentiment: None,
+            active_sentiment: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Classify review sentiment with this calibration always, instead of the database's
+    /// active one (`steadytext_calibrations`, see [`crate::calibrations`]).
+    pub fn with_sentiment(mut self, model: SentimentModel) -> Self {
+        self.pinned_sentiment = Some(model);
+        self
+    }
+
+    /// The sentiment classifier the next review analysis uses: the pinned one, else the
+    /// database's active calibration (one indexed lookup; parsed again only when its id
+    /// changed), else the built-in default. A stored calibration this version cannot apply
+    /// (fitted for another prompt version) is skipped with a warning: the built-in one runs,
+    /// and results record which.
+    pub async fn sentiment_model(&self, conn: &mut PgConnection) -> Result<SentimentModel> {
+        if let Some(m) = &self.pinned_sentiment {
+            return Ok(m.clone());
+        }
+        let Some(id) = crate::calibrations::active_id(&mut *conn).await? else {
+            return Ok(SentimentModel::default());
+        };
+        {
+            let cached = self
+                .active_sentiment
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(m) = cached.as_ref().filter(|m| m.calibration_id() == id) {
+                return Ok(m.clone());
+            }
+        }
+        let model = match crate::calibrations::active(&mut *conn).await {
+            Ok(Some((_, c))) => match SentimentModel::new(c) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(calibration = %id, error = %e, "active calibration unusable; using the built-in one");
+                    SentimentModel::default()
+                }
+            },
+            Ok(None) => SentimentModel::default(),
+            Err(PgError::BadRow { reason, .. }) => {
+                tracing::warn!(calibration = %id, %reason, "active calibration unusable; using the built-in one");
+                SentimentModel::default()
+            }
+            Err(e) => return Err(e),
+        };
+        *self
+            .active_sentiment
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(model.clone());
+        Ok(model)
     }
 
     /// Choose retention, upsell, marketing and company-wide actions from these playbooks
@@ -280,7 +337,7 @@ impl Intelligence {
 
     /// Every customer name in the database, read once and reused (a customer added or removed
     /// reloads it; so does [`NAMES_REFRESH`] passing).
-    async fn names(&self, conn: &mut PgConnection) -> Result<Arc<NameDirectory>> {
+    pub(crate) async fn names(&self, conn: &mut PgConnection) -> Result<Arc<NameDirectory>> {
         let signature: (i64, i32) =
             sqlx::query_as("SELECT count(*), coalesce(max(id), 0) FROM customers")
                 .fetch_one(&mut *conn)
@@ -375,11 +432,13 @@ impl Intelligence {
         };
         let names = self.names(&mut *conn).await?;
         let taxonomy = Arc::new(crate::taxonomy::load(&mut *conn).await?);
+        let sentiment = self.sentiment_model(&mut *conn).await?;
         Ok(ReviewSubject {
             review,
             owner,
             names,
             taxonomy,
+            sentiment,
         })
     }
 
@@ -387,6 +446,7 @@ impl Intelligence {
         Ok(self
             .analyst_for(s.owner.as_ref(), &s.names)
             .with_taxonomy(s.taxonomy.clone())
+            .with_sentiment(s.sentiment.clone())
             .review(&ReviewInput::from_review(&s.review))
             .await?)
     }

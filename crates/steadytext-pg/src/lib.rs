@@ -41,6 +41,7 @@
 pub mod aggregates;
 pub mod batch;
 pub mod cache;
+pub mod calibrations;
 pub mod error;
 pub mod intelligence;
 pub mod resolutions;

@@ -273,6 +273,18 @@ impl<'e> Analyst<'e> {
         self
     }
 
+    /// Classify review sentiment with this calibrated model instead of the built-in one
+    /// ([`SentimentModel::default`]); every review result records its calibration's id.
+    pub fn with_sentiment(mut self, sentiment: SentimentModel) -> Self {
+        self.sentiment = sentiment;
+        self
+    }
+
+    /// The sentiment classifier in use.
+    pub fn sentiment_model(&self) -> &SentimentModel {
+        &self.sentiment
+    }
+
     /// Bound ticket urgency and sentiment by these rules (default [`TriageRules::default`]).
     pub fn with_triage_rules(mut self, rules: impl Into<Arc<TriageRules>>) -> Self {
         self.triage = rules.into();
@@ -430,12 +442,10 @@ impl<'e> Analyst<'e> {
             (None, Some(title)) => summary_sentence(title, &phrases),
             (None, None) => String::new(),
         };
-        Ok(ReviewAnalysis::from_aspects(
-            sentiment,
-            summary,
-            aspects,
-            Some(margin),
-        ))
+        Ok(ReviewAnalysis {
+            calibration: Some(self.sentiment.calibration_id().to_string()),
+            ..ReviewAnalysis::from_aspects(sentiment, summary, aspects, Some(margin))
+        })
     }
 
     /// The review's aspects (see [`Analyst::review`]): quoted phrases, each verified against

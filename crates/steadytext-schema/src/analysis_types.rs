@@ -63,6 +63,11 @@ pub struct ReviewAnalysis {
     pub aspects: Vec<ReviewAspect>,
     /// The prompt set used.
     pub prompt_version: String,
+    /// The sentiment calibration's identity
+    /// ([`Calibration::id`](crate::sentiment_model::Calibration::id)), when the sentiment
+    /// came from the calibrated classifier ([`Analyst::review`](crate::Analyst::review)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<String>,
     /// Whether a person should check it.
     pub human_review: HumanReview,
 }
@@ -84,6 +89,7 @@ impl ReviewAnalysis {
             themes: normalize_themes(themes),
             aspects: Vec::new(),
             prompt_version: PROMPT_VERSION.to_string(),
+            calibration: None,
             human_review: assess(&ReviewSignals {
                 sentiment_score: Some(sentiment.score()),
                 choice_margin,

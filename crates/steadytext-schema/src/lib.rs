@@ -26,6 +26,8 @@
 //! | [`analysis_types`] | what analyses return: [`ReviewAnalysis`], [`TicketAnalysis`], [`SegmentProfile`], [`RetentionStrategy`], [`CustomerInsight`], [`ExecutiveSummary`], ... |
 //! | [`recommendations`] | [`Recommendation`], [`CustomerProfile`], the seed's priority rule |
 //! | [`human_review`] | when a result needs a person ([`HumanReview`]) |
+//! | [`sentiment_model`] | the review-sentiment classifier ([`SentimentModel`]) and its [`Calibration`](sentiment_model::Calibration) |
+//! | [`sentiment_fit`], [`calibrate`] | fitting a calibration to labelled texts and scoring it ([`calibrate::fit_sentiment`], [`sentiment_fit::Metrics`]) |
 //!
 //! # Example: from a review row to a prompt and back
 //!
@@ -151,6 +153,7 @@ pub mod analysis;
 pub mod analysis_types;
 pub mod aspects;
 pub mod batch;
+pub mod calibrate;
 pub mod churn;
 pub mod enums;
 pub mod error;
@@ -169,7 +172,7 @@ pub mod resolutions;
 pub mod scenario;
 pub mod segments;
 pub mod sentiment;
-mod sentiment_calibration;
+pub mod sentiment_fit;
 pub mod sentiment_model;
 pub mod status;
 pub mod taxonomy;

@@ -69,6 +69,24 @@ closed_set! {
     }
 }
 
+impl Polarity {
+    /// Index of the polarity among the classes: positive 0, neutral 1, negative 2.
+    pub fn index(self) -> usize {
+        match self {
+            Polarity::Positive => 0,
+            Polarity::Neutral => 1,
+            Polarity::Negative => 2,
+        }
+    }
+
+    /// The polarity of a class index (see [`Polarity::index`]); `None` above 2.
+    pub fn from_index(i: usize) -> Option<Self> {
+        [Polarity::Positive, Polarity::Neutral, Polarity::Negative]
+            .get(i)
+            .copied()
+    }
+}
+
 closed_set! {
     /// The seed's four buckets for a segment's average sentiment:
     /// `> 0.5` very positive, `> 0` positive, `> -0.5` neutral, else negative.
@@ -220,6 +238,14 @@ pub fn average_sentiment(scores: impl IntoIterator<Item = f64>) -> Option<f64> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn polarity_indices_round_trip() {
+        for p in [Polarity::Positive, Polarity::Neutral, Polarity::Negative] {
+            assert_eq!(Polarity::from_index(p.index()), Some(p));
+        }
+        assert_eq!(Polarity::from_index(3), None);
+    }
 
     #[test]
     fn scores_match_the_seed_tables() {
