@@ -1,5 +1,5 @@
 //! The PostgreSQL commands: `db migrate`, `worker`, `queue stats`, `queue drain`, and
-//! `demo --database-url`.
+//! `demo --database-url` (`review list` / `review label`: [`crate::review_cmd`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -150,7 +150,8 @@ fn secs(s: f64, what: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(s).with_context(|| format!("invalid --{what} {s}"))
 }
 
-async fn connect(db: &DbArgs, max_connections: u32) -> Result<Store> {
+/// Connect and apply the migrations.
+pub(crate) async fn connect(db: &DbArgs, max_connections: u32) -> Result<Store> {
     connect_url(&db.database_url, max_connections).await
 }
 

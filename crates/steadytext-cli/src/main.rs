@@ -9,6 +9,7 @@ mod db;
 mod demo;
 mod generate;
 mod numbers;
+mod review_cmd;
 mod reviews;
 
 use std::path::PathBuf;
@@ -60,6 +61,10 @@ pub enum Command {
     /// Inspect or clear the result cache.
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
+    /// Human review of stored analyses (PostgreSQL): the queue of what needs a person, and
+    /// verdicts that no re-analysis overwrites.
+    #[command(subcommand)]
+    Review(review_cmd::ReviewCommand),
     /// Database administration (PostgreSQL).
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -133,6 +138,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => done(demo::run(&cli, args).await),
             Command::Calibrate(cmd) => done(calibrate_cmd::run(&cli, cmd).await),
             Command::Db(cmd) => done(db::db(&cli, cmd).await),
+            Command::Review(cmd) => done(review_cmd::run(cmd).await),
             Command::Worker(args) => done(db::worker(&cli, args).await),
             Command::Queue(cmd) => done(db::queue(&cli, cmd).await),
             Command::Bench(args) => done(bench::run(&cli, args).await),

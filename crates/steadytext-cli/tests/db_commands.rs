@@ -121,3 +121,151 @@ async fn queue_drain_analyses_every_queued_review_once() {
     pool.close().await;
     db.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_list_and_label_record_a_human_verdict() {
+    let db = common::ScratchDb::create("steadytext_review_cmd").await;
+    let url = db.url.clone();
+    let cache = tempfile::tempdir().unwrap();
+    let migrated = steadytext(&["db", "migrate", "--database-url", &url], cache.path());
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let pool = PgPool::connect(&url).await.unwrap();
+    let (id,): (i32,) = sqlx::query_as(
+        "INSERT INTO product_reviews (product_id, rating, title, review_text) VALUES \
+         (1, 1, 'Broken twice', 'Absolutely terrible. It broke on the first day, the \
+          replacement broke too, and support never answered. The worst purchase I have ever \
+          made.') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let drained = steadytext(
+        &["queue", "drain", "--database-url", &url, "-q"],
+        cache.path(),
+    );
+    assert!(drained.status.success(), "{}", stderr(&drained));
+
+    let list = |json: bool| {
+        let mut args = vec!["review", "list", "--database-url", &url, "--limit", "5"];
+        if json {
+            args.push("--json");
+        }
+        steadytext(&args, cache.path())
+    };
+    let out = list(true);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let queue: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entries = queue.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{queue:#}");
+    let entry = &entries[0];
+    assert_eq!(entry["subject_kind"], "review");
+    assert_eq!(entry["subject_id"], id.to_string());
+    assert!(
+        entry["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("very_negative_sentiment")),
+        "{entry:#}"
+    );
+    assert_eq!(entry["fields"], serde_json::json!(["sentiment"]));
+    assert_eq!(entry["current_values"]["sentiment"], "very_negative");
+    let text = list(false);
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        shown.contains(&format!("review {id}: very_negative_sentiment")),
+        "{shown}"
+    );
+    assert!(shown.contains("rating 1/5: Broken twice"), "{shown}");
+
+    // Bad input: a clear error, nothing recorded.
+    let sid = id.to_string();
+    for (args, says) in [
+        (
+            vec!["review", "label", "review", &sid, "sentiment", "meh"],
+            "invalid value 'meh'",
+        ),
+        (
+            vec!["review", "label", "review", "999", "sentiment", "negative"],
+            "no review with id '999'",
+        ),
+        (
+            vec!["review", "label", "review", &sid, "stars", "5"],
+            "unknown field 'stars'",
+        ),
+        (
+            vec!["review", "label", "reviews", &sid, "sentiment", "negative"],
+            "unknown subject kind",
+        ),
+    ] {
+        let mut args = args.clone();
+        args.extend(["--reviewer", "alice", "--database-url", &url]);
+        let out = steadytext(&args, cache.path());
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    let missing = steadytext(
+        &[
+            "review",
+            "label",
+            "review",
+            &sid,
+            "sentiment",
+            "negative",
+            "--database-url",
+            &url,
+        ],
+        cache.path(),
+    );
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("--reviewer"),
+        "{}",
+        stderr(&missing)
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM steadytext_human_verdicts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+
+    let out = steadytext(
+        &[
+            "review",
+            "label",
+            "review",
+            &sid,
+            "sentiment",
+            "negative",
+            "--reviewer",
+            "alice",
+            "--note",
+            "annoyed, not furious",
+            "--database-url",
+            &url,
+            "--json",
+        ],
+        cache.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["value_before"], "very_negative");
+    assert_eq!(verdict["value_after"], "negative");
+    assert_eq!(verdict["reviewer"], "alice");
+    assert_eq!(verdict["note"], "annoyed, not furious");
+    assert!(verdict["decided_at"].is_string());
+    let (sentiment,): (String,) =
+        sqlx::query_as("SELECT sentiment::text FROM product_reviews WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(sentiment, "negative");
+    let out = list(false);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "nothing needs a human review\n"
+    );
+    pool.close().await;
+    db.drop_now().await;
+}

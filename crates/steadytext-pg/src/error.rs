@@ -74,6 +74,17 @@ pub enum PgError {
         id: i64,
     },
 
+    /// A human verdict was refused by `steadytext_record_verdict` (nothing was recorded): an
+    /// unknown subject kind or field, a value outside the field's set, no such subject, or no
+    /// reviewer. `message` is the database's, naming the allowed values.
+    #[error("verdict refused ({problem}): {message}")]
+    InvalidVerdict {
+        /// What was wrong.
+        problem: crate::human_review::VerdictProblem,
+        /// The database's message.
+        message: String,
+    },
+
     /// A model analysis failed.
     #[error("analysis failed: {0}")]
     Analysis(#[from] steadytext_schema::AnalysisError),

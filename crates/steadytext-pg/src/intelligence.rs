@@ -24,6 +24,10 @@
 //! time ([`crate::batch`]), and write the results in input order: the same rows, in the same
 //! order, as one call after another. They report progress to [`Intelligence::with_progress`].
 //!
+//! Every write also records the analysis — its human-review flag and reasons, prompt version
+//! and model — in `steadytext_analyses`, in the same transaction, and keeps any human verdict
+//! in place ([`crate::human_review`]).
+//!
 //! Re-analysing a review or ticket *replaces* its logged interaction (found by
 //! `metadata->>'review_id'` / `metadata->>'ticket_id'`): there is always exactly one per review
 //! or ticket, however often it is analysed.
@@ -38,19 +42,21 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Postgres, Transaction};
 use steadytext_core::Engine;
 use steadytext_schema::churn::churn_risk;
+use steadytext_schema::human_review::{assess, ReviewSignals};
 use steadytext_schema::prompts::{ReviewInput, TicketInput};
 use steadytext_schema::scenario::seed_sample;
 use steadytext_schema::taxonomy::Taxonomy;
 use steadytext_schema::{
     AnalysisError, Analyst, AnalyzedTicket, ChurnRisk, Customer, CustomerInsight,
-    CustomerRecommendations, ExecutiveSummary, NameDirectory, Playbooks, ProductReview,
-    RecommendationInputs, ResolutionPlaybook, RetentionStrategy, ReviewAnalysis, SegmentProfile,
-    SentimentModel, SupportTicket,
+    CustomerRecommendations, ExecutiveSummary, HumanReview, NameDirectory, Playbooks,
+    ProductReview, RecommendationInputs, ResolutionPlaybook, RetentionStrategy, ReviewAnalysis,
+    ReviewSentiment, SegmentProfile, SentimentModel, SupportTicket, TicketAnalysis, PROMPT_VERSION,
 };
 
 use crate::aggregates;
 use crate::batch::{self, DEFAULT_CONCURRENCY};
 use crate::error::{PgError, Result};
+use crate::human_review::{self, NewAnalysis, SubjectKind};
 use crate::progress::{
     NoProgress, Progress, Stage, STAGE_CHURN, STAGE_DASHBOARD, STAGE_PENDING, STAGE_SEGMENTS,
 };
@@ -209,10 +215,11 @@ struct TicketSubject {
     taxonomy: Arc<Taxonomy>,
 }
 
-/// A queued job's analysis, computed and not yet written.
+/// A queued job's analysis, computed and not yet written, with the identity of the model that
+/// computed it.
 enum JobAnalysis {
-    Review(ProductReview, ReviewAnalysis),
-    Ticket(SupportTicket, AnalyzedTicket),
+    Review(ProductReview, ReviewAnalysis, String),
+    Ticket(SupportTicket, AnalyzedTicket, String),
 }
 
 impl Intelligence {
@@ -324,6 +331,11 @@ impl Intelligence {
         self.concurrency
     }
 
+    /// The identity of the model the analyses run on (recorded with every stored analysis).
+    fn model_id(&self) -> String {
+        self.engine.backend().identity().to_string()
+    }
+
     fn analyst(&self) -> Analyst<'_> {
         Analyst::new(&self.engine).with_playbooks(self.playbooks.clone())
     }
@@ -385,7 +397,7 @@ impl Intelligence {
         drop(conn);
         let analysis = self.review_model(&subject).await?;
         let mut tx = self.store.pool().begin().await?;
-        if !Self::write_review(&mut tx, subject.review, &analysis).await? {
+        if !Self::write_review(&mut tx, subject.review, &analysis, &self.model_id()).await? {
             tx.rollback().await?;
             return Err(changed("review", review_id));
         }
@@ -413,7 +425,7 @@ impl Intelligence {
     ) -> Result<ReviewAnalysis> {
         let subject = self.load_review(&mut *conn, review_id).await?;
         let analysis = self.review_model(&subject).await?;
-        if !Self::write_review(conn, subject.review, &analysis).await? {
+        if !Self::write_review(conn, subject.review, &analysis, &self.model_id()).await? {
             return Err(changed("review", review_id));
         }
         Ok(analysis)
@@ -453,11 +465,14 @@ impl Intelligence {
 
     /// Write `analysis` of `review` (as read before the model ran) on `conn`, only if the row
     /// still holds what was analysed (title, text, rating, customer, product); `Ok(false)`,
-    /// nothing written, if not.
+    /// nothing written, if not. Records the analysis (flag, reasons, provenance) in
+    /// `steadytext_analyses`; a human's sentiment verdict stays in the row and scores the
+    /// logged interaction ([`crate::human_review`]).
     async fn write_review(
         conn: &mut PgConnection,
         mut review: ProductReview,
         analysis: &ReviewAnalysis,
+        model_id: &str,
     ) -> Result<bool> {
         let review_id = review.id;
         // Lock the review and compare: concurrent analyses of it replace the interaction one
@@ -495,16 +510,34 @@ impl Intelligence {
             Some((true,)) => {}
         }
         analysis.apply_to(&mut review);
-        sqlx::query(
+        // The stored sentiment: a human's verdict, if one was recorded, else this analysis's.
+        let (stored,): (Option<String>,) = sqlx::query_as(
             "UPDATE product_reviews SET sentiment = $2, ai_summary = $3, key_themes = $4, \
-             review_aspects = $5 WHERE id = $1",
+             review_aspects = $5 WHERE id = $1 RETURNING sentiment",
         )
         .bind(review_id)
         .bind(analysis.sentiment.as_str())
         .bind(&analysis.summary)
         .bind(&analysis.themes)
         .bind(sqlx::types::Json(&analysis.aspects))
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
+        .await?;
+        let stored = match stored.as_deref().map(str::parse::<ReviewSentiment>) {
+            Some(Ok(s)) => s,
+            _ => analysis.sentiment,
+        };
+        human_review::record_analyses(
+            conn,
+            &[NewAnalysis::new(
+                SubjectKind::Review,
+                review_id.to_string(),
+                &analysis.human_review,
+                serde_json::json!({ "sentiment": analysis.sentiment }),
+                &analysis.prompt_version,
+                model_id,
+            )
+            .with_calibration(analysis.calibration.clone())],
+        )
         .await?;
         sqlx::query(
             "DELETE FROM customer_interactions \
@@ -514,6 +547,7 @@ impl Intelligence {
         .execute(&mut *conn)
         .await?;
         let mut new = analysis.interaction(&review);
+        new.sentiment_score = Some(stored.score());
         if let Some(m) = new.metadata.as_object_mut() {
             m.insert("review_id".into(), review_id.into());
         }
@@ -530,7 +564,7 @@ impl Intelligence {
         drop(conn);
         let analysed = self.ticket_model(&subject).await?;
         let mut tx = self.store.pool().begin().await?;
-        if !Self::write_ticket(&mut tx, &subject.ticket, &analysed).await? {
+        if !Self::write_ticket(&mut tx, &subject.ticket, &analysed, &self.model_id()).await? {
             tx.rollback().await?;
             return Err(changed("ticket", ticket_id));
         }
@@ -554,7 +588,7 @@ impl Intelligence {
     ) -> Result<AnalyzedTicket> {
         let subject = self.load_ticket(&mut *conn, ticket_id).await?;
         let analysed = self.ticket_model(&subject).await?;
-        if !Self::write_ticket(conn, &subject.ticket, &analysed).await? {
+        if !Self::write_ticket(conn, &subject.ticket, &analysed, &self.model_id()).await? {
             return Err(changed("ticket", ticket_id));
         }
         Ok(analysed)
@@ -595,11 +629,13 @@ impl Intelligence {
 
     /// Write `analysed` for `ticket` (as read before the model ran) on `conn`, only if the row
     /// still holds what was analysed (category, subject, description, customer); `Ok(false)`,
-    /// nothing written, if not.
+    /// nothing written, if not. Records the analysis in `steadytext_analyses`; a human's
+    /// verdicts stay in `ai_analysis` and in the logged interaction ([`crate::human_review`]).
     async fn write_ticket(
         conn: &mut PgConnection,
         ticket: &SupportTicket,
         analysed: &AnalyzedTicket,
+        model_id: &str,
     ) -> Result<bool> {
         let ticket_id = ticket.id;
         let current: Option<(bool,)> = sqlx::query_as(
@@ -630,9 +666,11 @@ impl Intelligence {
             }
             Some((true,)) => {}
         }
-        let updated = sqlx::query(
-            "UPDATE support_tickets SET ai_analysis = $2, priority = COALESCE(priority, $3) \
-             WHERE id = $1",
+        // A human's urgency, if recorded, fills an empty priority instead of the model's.
+        let stored: Option<(Option<serde_json::Value>,)> = sqlx::query_as(
+            "UPDATE support_tickets SET ai_analysis = $2, priority = COALESCE(priority, \
+               steadytext_latest_verdict('ticket', id::text, 'urgency'), $3) \
+             WHERE id = $1 RETURNING ai_analysis",
         )
         .bind(ticket_id)
         .bind(
@@ -643,14 +681,30 @@ impl Intelligence {
             })?,
         )
         .bind(analysed.analysis.urgency.as_str())
-        .execute(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-        if updated.rows_affected() == 0 {
+        let Some((stored,)) = stored else {
             return Err(PgError::NotFound {
                 what: "ticket",
                 id: ticket_id.into(),
             });
-        }
+        };
+        // The analysis as stored: with a human's urgency, sentiment or category, if recorded.
+        let stored: TicketAnalysis = stored
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_else(|| analysed.analysis.clone());
+        human_review::record_analyses(
+            conn,
+            &[NewAnalysis::new(
+                SubjectKind::Ticket,
+                ticket_id.to_string(),
+                &analysed.human_review,
+                ticket_ai_values(&analysed.analysis),
+                &analysed.prompt_version,
+                model_id,
+            )],
+        )
+        .await?;
         sqlx::query(
             "DELETE FROM customer_interactions \
              WHERE interaction_type = 'support' AND metadata->>'ticket_id' = $1::text",
@@ -658,7 +712,7 @@ impl Intelligence {
         .bind(ticket_id.to_string())
         .execute(&mut *conn)
         .await?;
-        let mut new = analysed.analysis.interaction(ticket);
+        let mut new = stored.interaction(ticket);
         if let Some(m) = new.metadata.as_object_mut() {
             m.insert("ticket_id".into(), ticket_id.into());
         }
@@ -728,7 +782,34 @@ impl Intelligence {
             .collect();
         let ids: Vec<i32> = scored.iter().map(|(c, _)| c.id).collect();
         let scores: Vec<f64> = scored.iter().map(|(_, r)| r.rounded_score()).collect();
+        let model_id = self.model_id();
+        let by_customer: std::collections::HashMap<i32, &ChurnReport> =
+            reports.iter().map(|r| (r.customer_id, r)).collect();
+        let analyses: Vec<NewAnalysis> = scored
+            .iter()
+            .map(|(c, risk)| {
+                let report = by_customer.get(&c.id).copied();
+                let flag = report.map_or_else(
+                    || {
+                        assess(&ReviewSignals {
+                            churn_risk: Some(risk.score),
+                            ..Default::default()
+                        })
+                    },
+                    |r| r.human_review.clone(),
+                );
+                NewAnalysis::new(
+                    SubjectKind::Churn,
+                    c.id.to_string(),
+                    &flag,
+                    serde_json::json!({ "churn_risk_score": risk.rounded_score() }),
+                    report.map_or(PROMPT_VERSION, |r| r.prompt_version.as_str()),
+                    &model_id,
+                )
+            })
+            .collect();
         let mut tx = self.store.pool().begin().await?;
+        // A customer's human-set score stays (steadytext_keep_churn_verdicts).
         sqlx::query(
             "UPDATE customers c SET churn_risk_score = s.score::numeric(3, 2), updated_at = now() \
              FROM unnest($1::int[], $2::float8[]) AS s(id, score) WHERE c.id = s.id",
@@ -737,6 +818,7 @@ impl Intelligence {
         .bind(&scores)
         .execute(&mut *tx)
         .await?;
+        human_review::record_analyses(&mut tx, &analyses).await?;
         tx.commit().await?;
         Ok(reports)
     }
@@ -795,6 +877,23 @@ impl Intelligence {
             .execute(&mut *tx)
             .await?;
         }
+        // Segment profiles raise no review rule (their text is checked or facts) and have no
+        // field a verdict sets; recorded for their provenance.
+        let model_id = self.model_id();
+        let analyses: Vec<NewAnalysis> = profiles
+            .iter()
+            .map(|p| {
+                NewAnalysis::new(
+                    SubjectKind::Segment,
+                    p.segment_name.clone(),
+                    &HumanReview::none(),
+                    serde_json::json!({}),
+                    &p.prompt_version,
+                    &model_id,
+                )
+            })
+            .collect();
+        human_review::record_analyses(&mut tx, &analyses).await?;
         tx.commit().await?;
         Ok(profiles)
     }
@@ -1095,7 +1194,7 @@ impl Intelligence {
         let s = self.load_review(&mut conn, p.id).await.map_err(job_error)?;
         drop(conn);
         let a = self.review_model(&s).await.map_err(job_error)?;
-        Ok(JobAnalysis::Review(s.review, a))
+        Ok(JobAnalysis::Review(s.review, a, self.model_id()))
     }
 
     async fn analyse_ticket_job(&self, job: &Job) -> Result<JobAnalysis, JobError> {
@@ -1109,15 +1208,19 @@ impl Intelligence {
         let s = self.load_ticket(&mut conn, p.id).await.map_err(job_error)?;
         drop(conn);
         let a = self.ticket_model(&s).await.map_err(job_error)?;
-        Ok(JobAnalysis::Ticket(s.ticket, a))
+        Ok(JobAnalysis::Ticket(s.ticket, a, self.model_id()))
     }
 
     /// Write a computed analysis; `Ok(false)` if its row changed since it was read (nothing
     /// written).
     async fn write_job(conn: &mut PgConnection, analysis: &JobAnalysis) -> Result<bool> {
         match analysis {
-            JobAnalysis::Review(review, a) => Self::write_review(conn, review.clone(), a).await,
-            JobAnalysis::Ticket(ticket, a) => Self::write_ticket(conn, ticket, a).await,
+            JobAnalysis::Review(review, a, model) => {
+                Self::write_review(conn, review.clone(), a, model).await
+            }
+            JobAnalysis::Ticket(ticket, a, model) => {
+                Self::write_ticket(conn, ticket, a, model).await
+            }
         }
     }
 }
@@ -1192,6 +1295,15 @@ async fn heartbeat(
             }
         }
     }
+}
+
+/// A ticket analysis's values of the fields a verdict can set.
+fn ticket_ai_values(a: &TicketAnalysis) -> serde_json::Value {
+    serde_json::json!({
+        "urgency": a.urgency,
+        "sentiment": a.sentiment,
+        "category": a.category,
+    })
 }
 
 fn changed(what: &'static str, id: i32) -> PgError {

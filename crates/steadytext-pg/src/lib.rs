@@ -12,6 +12,10 @@
 //!   ([`batch`]) and report [`Progress`].
 //! * [`resolutions`]: the resolution playbook as the table `steadytext.resolution_playbook`,
 //!   which ticket analyses choose their suggested resolution from.
+//! * [`human_review`]: human review in SQL — every stored analysis's flag, reasons and
+//!   provenance (`steadytext_analyses`), the queue of what needs a person
+//!   (`steadytext_review_queue`), and verdicts recorded with `steadytext_record_verdict` (who,
+//!   when, before and after) that no re-analysis overwrites.
 //! * [`taxonomy`]: the feedback taxonomy as the table `steadytext_taxonomy`, which review
 //!   themes and tickets are filed under.
 //!
@@ -43,6 +47,7 @@ pub mod batch;
 pub mod cache;
 pub mod calibrations;
 pub mod error;
+pub mod human_review;
 pub mod intelligence;
 pub mod resolutions;
 pub use steadytext_schema::progress;
@@ -55,6 +60,9 @@ pub mod worker;
 pub use batch::DEFAULT_CONCURRENCY;
 pub use cache::{PgCache, PG_CACHE_NAME};
 pub use error::{redact_url, PgError, Result};
+pub use human_review::{
+    NewVerdict, QueueItem, SubjectKind, Verdict, VerdictProblem, VERDICT_FIELDS,
+};
 pub use intelligence::{
     AnalysisJobHandler, ChurnReport, Intelligence, Processed, ReviewJobHandler, SeedLoad,
     SentimentTrend, TicketJobHandler, TrendBucket, ANALYZE_REVIEW, ANALYZE_TICKET,
