@@ -269,3 +269,94 @@ async fn review_list_and_label_record_a_human_verdict() {
     pool.close().await;
     db.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calibrate_from_the_database_activates_only_what_is_not_worse() {
+    let db = common::ScratchDb::create("steadytext_calibrate_cmd").await;
+    let url = db.url.clone();
+    let cache = tempfile::tempdir().unwrap();
+    let migrated = steadytext(&["db", "migrate", "--database-url", &url], cache.path());
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let pool = PgPool::connect(&url).await.unwrap();
+    let calibrate = || {
+        steadytext(
+            &[
+                "calibrate",
+                "sentiment",
+                "--database-url",
+                &url,
+                "--folds",
+                "3",
+            ],
+            cache.path(),
+        )
+    };
+    // No verdicts yet: a clear error, nothing stored.
+    let out = calibrate();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("0 labelled examples"),
+        "{}",
+        stderr(&out)
+    );
+
+    let labelled = [
+        (
+            "Absolutely love it, works perfectly every day.",
+            "very_positive",
+        ),
+        ("Great value and it arrived early.", "positive"),
+        ("Beautiful design, very happy with it.", "positive"),
+        ("Best purchase I made this year.", "very_positive"),
+        ("It comes in a blue box with a manual.", "neutral"),
+        ("I ordered it on a Tuesday.", "neutral"),
+        ("The package contained two cables.", "neutral"),
+        ("It is the same size as the old model.", "neutral"),
+        ("Broke after two days, very disappointed.", "very_negative"),
+        ("Terrible quality and support never replied.", "negative"),
+        ("The battery dies within an hour.", "negative"),
+        ("Waste of money, do not buy.", "very_negative"),
+    ];
+    for (text, label) in labelled {
+        let (id,): (i32,) = sqlx::query_as(
+            "INSERT INTO product_reviews (product_id, review_text) VALUES (1, $1) RETURNING id",
+        )
+        .bind(text)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        sqlx::query("SELECT steadytext_record_verdict('review', $1::text, 'sentiment', $2, 'ann')")
+            .bind(id)
+            .bind(label)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let out = calibrate();
+    let err = stderr(&out);
+    assert!(
+        err.contains("12 examples (positive 4, neutral 4, negative 4); 3-fold"),
+        "{err}"
+    );
+    let active: Option<String> =
+        sqlx::query_scalar("SELECT id FROM steadytext_calibrations WHERE active")
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    if out.status.success() {
+        let id = active.expect("an active calibration");
+        assert!(err.contains(&format!("activated {id}")), "{err}");
+        // The same verdicts again, now against the calibration fitted on them.
+        let again = calibrate();
+        let err = stderr(&again);
+        assert!(
+            err.contains(&format!("current {id}")),
+            "compared against the active one: {err}"
+        );
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("not activated"), "{err}");
+        assert!(err.contains("below the current cal-"), "{err}");
+        assert_eq!(active, None, "nothing activated");
+    }
+}

@@ -16,6 +16,9 @@
 //!   provenance (`steadytext_analyses`), the queue of what needs a person
 //!   (`steadytext_review_queue`), and verdicts recorded with `steadytext_record_verdict` (who,
 //!   when, before and after) that no re-analysis overwrites.
+//! * [`calibrations`]: the feedback loop's learned state, `steadytext_calibrations` — a
+//!   sentiment calibration fitted on the human verdicts, activated only when it is not worse
+//!   than the active one, read by every review analysis before it runs.
 //! * [`taxonomy`]: the feedback taxonomy as the table `steadytext_taxonomy`, which review
 //!   themes and tickets are filed under.
 //!

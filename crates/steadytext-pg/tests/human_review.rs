@@ -123,7 +123,11 @@ async fn a_labelled_review_leaves_the_queue_and_survives_reanalysis(pool: PgPool
     assert_eq!(record.reasons, a.human_review.reasons);
     assert_eq!(record.prompt_version, PROMPT_VERSION);
     assert_eq!(record.model_id, engine().backend().identity());
-    assert_eq!(record.calibration_id, None);
+    assert_eq!(record.calibration_id, a.calibration);
+    assert_eq!(
+        record.calibration_id.as_deref(),
+        Some(steadytext_schema::SentimentModel::default().calibration_id())
+    );
     assert_eq!(
         record.ai_values,
         serde_json::json!({"sentiment": "very_negative"})

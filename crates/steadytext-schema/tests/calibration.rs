@@ -6,7 +6,6 @@ use std::sync::{Arc, OnceLock};
 use steadytext_core::{Backend, Cache, Engine};
 use steadytext_schema::calibrate::{fit_sentiment, parse_labels, CalibrateError, LabelledText};
 use steadytext_schema::prompts::{PromptBuilder, ReviewInput};
-use steadytext_schema::sentiment_fit::Linear;
 use steadytext_schema::sentiment_model::Calibration;
 use steadytext_schema::{Analyst, Polarity, SentimentModel};
 
@@ -141,7 +140,7 @@ async fn a_fitted_calibration_reports_its_cross_validation_and_applies_by_identi
 async fn a_calibration_that_says_positive_always_is_applied_as_written() {
     // Not a realistic calibration: a huge positive bias shows the linear map is what decides.
     let mut c = Calibration::builtin();
-    c.linear = Linear::identity_plus([50.0, 0.0, 0.0]);
+    c.linear.bias[0] += 50.0;
     c.provenance.fitted_on = "test: always positive".into();
     let model = SentimentModel::new(c).unwrap();
     let review = ReviewInput {
