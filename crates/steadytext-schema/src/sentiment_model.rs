@@ -477,6 +477,7 @@ mod tests {
         c.linear.std[0] = 0.0;
         assert!(matches!(c.check(), Err(CalibrationError::Invalid(_))));
         let mut c = b.clone();
+        c.content_free = true;
         c.features.swap(0, 1);
         assert!(matches!(c.check(), Err(CalibrationError::Invalid(_))));
         assert!(matches!(
