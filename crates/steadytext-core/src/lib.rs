@@ -4,8 +4,10 @@
 //! on every run and thread count, and a repeated call costs a hash lookup.
 //!
 //! - [`Engine`] is the front door: [`Engine::generate`].
-//! - [`Backend`] is the pluggable part; [`LocalBackend`] runs a GGUF model with candle, and
-//!   `http::HttpBackend` (feature `http`) any OpenAI-compatible inference server.
+//! - [`Backend`] is the pluggable part; [`LocalBackend`] runs a GGUF model in this process on
+//!   the crate's own quantised kernels (candle reads the file and serves as the accuracy
+//!   reference), and `http::HttpBackend` (feature `http`) any OpenAI-compatible inference
+//!   server.
 //! - [`cache`] holds the content-addressed cache (memory and disk tiers, single-flight).
 //! - Models are found by [`resolve_model`]; errors are typed ([`Error`]).
 //!

@@ -1,4 +1,5 @@
-//! The in-process backend: a GGUF model run with candle on the CPU.
+//! The in-process backend: a GGUF model run on the CPU by the crate's own kernels (candle's
+//! GGUF reader loads the file).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -102,8 +103,9 @@ pub(crate) struct LocalInner {
 
 /// A GGUF model in this process.
 ///
-/// Requests are served one at a time by one model instance (the CPU is the bottleneck; running
-/// two at once on a small machine only slows both down).
+/// One model instance serves every request: concurrent generations are batched by the
+/// native runtime's scheduler into shared forward passes, with results bit-identical to
+/// a request served alone.
 #[derive(Clone)]
 pub struct LocalBackend {
     inner: Arc<LocalInner>,

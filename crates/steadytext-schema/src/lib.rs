@@ -1,9 +1,10 @@
 //! The customer-intelligence domain in typed Rust: records, scoring, prompts and result types.
 //!
-//! This crate is the pure middle of the system (see `DESIGN.md`): it knows nothing of SQL and
-//! makes no model calls. It turns the seed tutorial's PL/pgSQL into documented, tested
-//! functions and types that the database layer (`steadytext-pg`) maps rows into and the
-//! analyses (over `steadytext-core`'s `Engine`) build prompts with and return.
+//! This crate is the middle of the system: it knows nothing of SQL. It turns the seed
+//! tutorial's PL/pgSQL into documented, tested functions and types that the database layer
+//! (`steadytext-pg`) maps rows into, and it runs the analyses ([`Analyst`], over
+//! `steadytext-core`'s `Engine`): their prompts, the model calls and the checks of what
+//! comes back.
 //!
 //! | module | holds |
 //! |---|---|
