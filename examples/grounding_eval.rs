@@ -138,6 +138,7 @@ struct TextTally {
     texts: usize,
     numbers: usize,
     names: usize,
+    claims: usize,
     loops: usize,
     fallbacks: usize,
 }
@@ -148,6 +149,7 @@ impl TextTally {
         match check(text, facts, prompt) {
             Err(Unfaithful::Number(_)) => self.numbers += 1,
             Err(Unfaithful::Name(_)) => self.names += 1,
+            Err(Unfaithful::Claim(_)) => self.claims += 1,
             Err(Unfaithful::Loop(_)) => self.loops += 1,
             _ => {}
         }
@@ -160,8 +162,8 @@ impl TextTally {
             "–".into()
         };
         format!(
-            "| {name} | {} | {} | {} | {} | {f} |",
-            self.texts, self.numbers, self.names, self.loops
+            "| {name} | {} | {} | {} | {} | {} | {f} |",
+            self.texts, self.numbers, self.names, self.claims, self.loops
         )
     }
 }
@@ -334,8 +336,8 @@ async fn main() -> Result<()> {
             shown.fallbacks += 1;
         }
     }
-    println!("\n| business texts (seed scenario: retention, dashboard, executive) | texts | invented numbers | invented names | loops | fallbacks used |");
-    println!("|---|---|---|---|---|---|");
+    println!("\n| business texts (seed scenario: retention, dashboard, executive) | texts | invented numbers | invented names | claims the facts do not make | loops | fallbacks used |");
+    println!("|---|---|---|---|---|---|---|");
     println!(
         "{}",
         prose.row("model prose (shown before the check)", false)

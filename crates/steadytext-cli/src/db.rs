@@ -39,8 +39,9 @@ pub enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Analyse every queued review and ticket now, several model calls in flight, then exit
-    /// (a one-off backfill; `worker` keeps running and waits for more).
+    /// Run every queued job now (review and ticket analyses, the SQL surface's work), several
+    /// model calls in flight, then exit (a one-off backfill; `worker` keeps running and waits
+    /// for more).
     Drain(DrainArgs),
 }
 
@@ -61,14 +62,14 @@ pub struct DrainArgs {
 
 /// Bulk-run progress on stderr: one bar, restarted at each stage. Hidden with `--quiet`, and
 /// by indicatif when stderr is not a terminal.
-struct BarProgress {
+pub(crate) struct BarProgress {
     bar: ProgressBar,
     stage: Mutex<String>,
     quiet: bool,
 }
 
 impl BarProgress {
-    fn new(quiet: bool) -> Arc<Self> {
+    pub(crate) fn new(quiet: bool) -> Arc<Self> {
         let bar = if quiet {
             ProgressBar::hidden()
         } else {
@@ -92,7 +93,7 @@ impl BarProgress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
@@ -170,7 +171,7 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<Store> {
 }
 
 /// The CLI's engine (model and cache options as every command), plus the database cache tier.
-fn engine(cli: &Cli, store: &Store, pg_cache: bool) -> Result<Engine> {
+pub(crate) fn engine(cli: &Cli, store: &Store, pg_cache: bool) -> Result<Engine> {
     let builder = cli.engine_builder();
     let mut cache = builder.build_cache();
     if pg_cache {
@@ -278,7 +279,7 @@ pub async fn worker(cli: &Cli, args: &WorkerArgs) -> Result<()> {
 
 /// Pool size for a bulk run with `concurrency` model calls in flight (each may read its rows
 /// while the others wait on the model).
-fn bulk_pool_size(concurrency: usize) -> u32 {
+pub(crate) fn bulk_pool_size(concurrency: usize) -> u32 {
     (concurrency.clamp(1, 32) as u32) + 4
 }
 
@@ -297,7 +298,7 @@ async fn drain(cli: &Cli, args: &DrainArgs) -> Result<()> {
     progress.finish();
     let processed = processed?;
     progress.say(&format!(
-        "analysed {} queued reviews/tickets ({} failed) in {:.1}s",
+        "ran {} queued jobs ({} failed) in {:.1}s",
         processed.completed,
         processed.failed,
         started.elapsed().as_secs_f64()
@@ -340,7 +341,7 @@ async fn demo_report(
     let t = Instant::now();
     let processed = intel.process_pending().await?;
     progress.say(&format!(
-        "analysed {} queued reviews/tickets ({} failed) in {:.1}s",
+        "ran {} queued jobs ({} failed) in {:.1}s",
         processed.completed,
         processed.failed,
         t.elapsed().as_secs_f64()

@@ -7,7 +7,8 @@ use steadytext_schema::playbooks::{ChosenBy, ChosenPlay};
 use steadytext_schema::recommendations::Recommendation;
 use steadytext_schema::scenario::{run_scenario, seed_sample, ScenarioReport};
 use steadytext_schema::{
-    Analyst, CustomerInsight, ExecutiveSummary, RetentionStrategy, SegmentProfile,
+    Analyst, AnalyzedTicket, CustomerInsight, ExecutiveSummary, RetentionStrategy, ReviewAnalysis,
+    SegmentProfile,
 };
 
 use crate::Cli;
@@ -96,32 +97,11 @@ pub fn render(r: &ScenarioReport) -> String {
     let mut s = String::new();
     s.push_str("== Review analysis (on insert) ==\n");
     for (id, a) in &r.reviews {
-        s.push_str(&format!(
-            "review {id}: {} ({:+.1}){}\n  summary (quoted): {}\n  themes (quoted):  {}\n",
-            a.sentiment,
-            a.sentiment_score,
-            review_flag(a.human_review.needed, &reasons(&a.human_review.reasons)),
-            a.summary,
-            themes(a)
-        ));
+        render_review(&mut s, *id, a);
     }
     s.push_str("\n== Support tickets ==\n");
     for (id, t) in &r.tickets {
-        let a = &t.analysis;
-        s.push_str(&format!(
-            "ticket {}: priority {}, urgency {}, sentiment {}, category {}, follow-up {}{}\n  root cause (quoted): \"{}\"\n  resolution (playbook): {}\n  tags: {}\n  rules: {}\n",
-            id,
-            t.priority,
-            a.urgency,
-            a.sentiment,
-            a.category,
-            a.follow_up_needed,
-            review_flag(t.human_review.needed, &reasons(&t.human_review.reasons)),
-            a.root_cause,
-            a.suggested_resolution,
-            a.tags.join(", "),
-            a.rules.join("; ")
-        ));
+        render_ticket(&mut s, *id, t);
     }
     render_dashboard(&mut s, &r.dashboard);
     s.push_str("\n== Churn risk ==\n");
@@ -133,6 +113,38 @@ pub fn render(r: &ScenarioReport) -> String {
     render_recommendations(&mut s, 1, &r.recommendations.recommendations);
     render_executive(&mut s, &r.executive);
     s
+}
+
+/// One review's analysis: sentiment, the quoted summary and themes, the human-review flag.
+pub fn render_review(out: &mut String, id: i32, a: &ReviewAnalysis) {
+    out.push_str(&format!(
+        "review {id}: {} ({:+.1}){}\n  summary (quoted): {}\n  themes (quoted):  {}\n",
+        a.sentiment,
+        a.sentiment_score,
+        review_flag(a.human_review.needed, &reasons(&a.human_review.reasons)),
+        a.summary,
+        themes(a)
+    ));
+}
+
+/// One ticket's triage: the closed-set decisions, the quoted cause, the playbook resolution,
+/// the rules that fired.
+pub fn render_ticket(out: &mut String, id: i32, t: &AnalyzedTicket) {
+    let a = &t.analysis;
+    out.push_str(&format!(
+        "ticket {}: priority {}, urgency {}, sentiment {}, category {}, follow-up {}{}\n  root cause (quoted): \"{}\"\n  resolution (playbook): {}\n  tags: {}\n  rules: {}\n",
+        id,
+        t.priority,
+        a.urgency,
+        a.sentiment,
+        a.category,
+        a.follow_up_needed,
+        review_flag(t.human_review.needed, &reasons(&t.human_review.reasons)),
+        a.root_cause,
+        a.suggested_resolution,
+        a.tags.join(", "),
+        a.rules.join("; ")
+    ));
 }
 
 /// How a free-text field is labelled: nothing for model prose that passed the faithfulness

@@ -1,5 +1,6 @@
 //! `steadytext`: a thin command-line front over steadytext-core.
 
+mod analyze_cmd;
 mod backend_args;
 mod bench;
 mod cache_cmd;
@@ -58,6 +59,10 @@ pub enum Command {
     Calibrate(calibrate_cmd::CalibrateCommand),
     /// Run the seed's customer-intelligence scenario through every analysis and print a report.
     Demo(demo::DemoArgs),
+    /// Run one of the seed's analyses on the rows a database holds (PostgreSQL): churn,
+    /// segments, dashboard, executive, recommendations, ticket, review.
+    #[command(subcommand)]
+    Analyze(analyze_cmd::AnalyzeCommand),
     /// Inspect or clear the result cache.
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
@@ -68,7 +73,8 @@ pub enum Command {
     /// Database administration (PostgreSQL).
     #[command(subcommand)]
     Db(db::DbCommand),
-    /// Run review and ticket analysis jobs from the database queue until SIGINT/SIGTERM.
+    /// Run the database queue's jobs until SIGINT/SIGTERM: review and ticket analyses, the seed
+    /// SQL functions' and views' work, async SQL requests.
     Worker(db::WorkerArgs),
     /// Inspect the database job queue.
     #[command(subcommand)]
@@ -139,6 +145,7 @@ fn main() -> ExitCode {
             Command::Calibrate(cmd) => done(calibrate_cmd::run(&cli, cmd).await),
             Command::Db(cmd) => done(db::db(&cli, cmd).await),
             Command::Review(cmd) => done(review_cmd::run(cmd).await),
+            Command::Analyze(cmd) => done(analyze_cmd::run(&cli, cmd).await),
             Command::Worker(args) => done(db::worker(&cli, args).await),
             Command::Queue(cmd) => done(db::queue(&cli, cmd).await),
             Command::Bench(args) => done(bench::run(&cli, args).await),

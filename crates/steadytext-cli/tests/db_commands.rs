@@ -91,10 +91,19 @@ async fn queue_drain_analyses_every_queued_review_once() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The two reviews, then the views' insight refresh their inserts and analyses enqueued
+    // (one job: merged while pending).
     assert_eq!(
         report,
-        serde_json::json!({"completed": 2, "failed": 0, "stale": 0, "lease_lost": 0})
+        serde_json::json!({"completed": 3, "failed": 0, "stale": 0, "lease_lost": 0})
     );
+    let (refreshes,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM steadytext_jobs WHERE kind = 'refresh_insights' AND state = 'done'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(refreshes, 1);
     assert!(
         !stderr(&out).contains('\r'),
         "no progress bar when stderr is not a terminal"

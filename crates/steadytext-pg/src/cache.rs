@@ -18,8 +18,8 @@ pub const DEFAULT_PG_EVICT_EVERY: u64 = 64;
 /// Advisory lock key serialising evictions (two concurrent `DELETE`s could deadlock).
 const EVICT_LOCK: i64 = 0x5374_6561_6479_4576; // "SteadyEv"
 
-/// A [`CacheStore`] over the `steadytext_cache` table: every process pointed at the same
-/// database shares entries and counters (hits, misses, writes live in `steadytext_cache_stats`).
+/// A [`CacheStore`] over the `steadytext.cache` table: every process pointed at the same
+/// database shares entries and counters (hits, misses, writes live in `steadytext.cache_stats`).
 ///
 /// Database failures are reported as [`Error::CacheStore`]; the core's
 /// [`Cache`](steadytext_core::cache::Cache) counts them and treats them as misses.
@@ -119,12 +119,12 @@ impl PgCache {
     ) -> steadytext_core::Result<u64> {
         let (evicted,): (i64,) = sqlx::query_as(
             "WITH gone AS ( \
-               DELETE FROM steadytext_cache WHERE key IN ( \
-                 SELECT key FROM steadytext_cache \
+               DELETE FROM steadytext.cache WHERE key IN ( \
+                 SELECT key FROM steadytext.cache \
                  ORDER BY COALESCE(last_hit_at, created_at) DESC OFFSET $1) \
                RETURNING 1), \
              counted AS ( \
-               UPDATE steadytext_cache_stats SET evictions = evictions + (SELECT count(*) FROM gone) \
+               UPDATE steadytext.cache_stats SET evictions = evictions + (SELECT count(*) FROM gone) \
                WHERE id) \
              SELECT count(*) FROM gone",
         )
@@ -154,10 +154,10 @@ impl CacheStore for PgCache {
     async fn get(&self, key: &CacheKey) -> steadytext_core::Result<Option<Vec<u8>>> {
         let row: Option<(Vec<u8>,)> = sqlx::query_as(
             "WITH hit AS ( \
-               UPDATE steadytext_cache SET hits = hits + 1, last_hit_at = now() \
+               UPDATE steadytext.cache SET hits = hits + 1, last_hit_at = now() \
                WHERE key = $1 RETURNING value), \
              counted AS ( \
-               UPDATE steadytext_cache_stats \
+               UPDATE steadytext.cache_stats \
                SET hits = hits + (SELECT count(*) FROM hit), \
                    misses = misses + 1 - (SELECT count(*) FROM hit) \
                WHERE id) \
@@ -175,10 +175,10 @@ impl CacheStore for PgCache {
     async fn put(&self, key: &CacheKey, value: &[u8]) -> steadytext_core::Result<()> {
         let writes: Option<(i64,)> = sqlx::query_as(
             "WITH written AS ( \
-               INSERT INTO steadytext_cache (key, value) VALUES ($1, $2) \
+               INSERT INTO steadytext.cache (key, value) VALUES ($1, $2) \
                ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value \
                RETURNING 1) \
-             UPDATE steadytext_cache_stats SET writes = writes + (SELECT count(*) FROM written) \
+             UPDATE steadytext.cache_stats SET writes = writes + (SELECT count(*) FROM written) \
              WHERE id RETURNING writes",
         )
         .bind(&key.0[..])
@@ -195,7 +195,7 @@ impl CacheStore for PgCache {
 
     /// Delete the entry under `key` (a value that did not decode).
     async fn remove(&self, key: &CacheKey) -> steadytext_core::Result<()> {
-        sqlx::query("DELETE FROM steadytext_cache WHERE key = $1")
+        sqlx::query("DELETE FROM steadytext.cache WHERE key = $1")
             .bind(&key.0[..])
             .execute(&self.pool)
             .await
@@ -206,12 +206,12 @@ impl CacheStore for PgCache {
     /// Delete every entry and reset the shared counters.
     async fn clear(&self) -> steadytext_core::Result<()> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        sqlx::query("DELETE FROM steadytext_cache")
+        sqlx::query("DELETE FROM steadytext.cache")
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
         sqlx::query(
-            "UPDATE steadytext_cache_stats SET hits = 0, misses = 0, writes = 0, evictions = 0 \
+            "UPDATE steadytext.cache_stats SET hits = 0, misses = 0, writes = 0, evictions = 0 \
              WHERE id",
         )
         .execute(&mut *tx)
@@ -225,11 +225,11 @@ impl CacheStore for PgCache {
         let (hits, misses, writes, evictions, entries, bytes): (i64, i64, i64, i64, i64, i64) =
             sqlx::query_as(
                 "SELECT s.hits, s.misses, s.writes, s.evictions, c.entries, c.bytes \
-                 FROM steadytext_cache_stats s, \
+                 FROM steadytext.cache_stats s, \
                       (SELECT count(*) AS entries, \
                               COALESCE(sum(octet_length(key) + octet_length(value)), 0)::bigint \
                                 AS bytes \
-                       FROM steadytext_cache) c \
+                       FROM steadytext.cache) c \
                  WHERE s.id",
             )
             .fetch_one(&self.pool)

@@ -13,6 +13,10 @@
 //! | "track sentiment trends over time" | [`Intelligence::sentiment_trends`] |
 //! | the sample `INSERT`s | [`Intelligence::load_seed_sample`] (idempotent) |
 //!
+//! The same analyses back the seed's SQL functions and views in the database (migration
+//! `0009_sql_surface.sql`): a psql user's call enqueues a job that a worker runs through these
+//! methods (`sql_surface`: [`SQL_SURFACE_KINDS`], [`Intelligence::refresh_insights`]).
+//!
 //! The domain rules (scores, statuses, priorities, prompts) are [`steadytext_schema`]'s; this
 //! module only reads rows (company-wide inputs as SQL aggregates: [`crate::aggregates`]), runs
 //! the [`Analyst`], and writes results. Model calls run before the writes, and each analysis
@@ -64,6 +68,13 @@ use crate::queue::{FailOutcome, Job, JobError, Queue};
 use crate::rows;
 use crate::store::Store;
 use crate::worker::{runtime_exceeded, Computed, JobHandler, DEFAULT_MAX_RUNTIME};
+
+mod sql_surface;
+use sql_surface::{AsyncOutcome, ChurnRun};
+pub use sql_surface::{
+    InsightsRun, ANALYZE_CUSTOMER_SEGMENTS, CALCULATE_CHURN_RISK, CUSTOMER_RECOMMENDATIONS,
+    GENERATE, GENERATE_CHOICE, GENERATE_JSON, GENERATE_REGEX, REFRESH_INSIGHTS, SQL_SURFACE_KINDS,
+};
 
 /// Job kind of a review analysis (enqueued by the `product_reviews` triggers).
 pub const ANALYZE_REVIEW: &str = "analyze_review";
@@ -217,9 +228,14 @@ struct TicketSubject {
 
 /// A queued job's analysis, computed and not yet written, with the identity of the model that
 /// computed it.
-enum JobAnalysis {
+pub(crate) enum JobAnalysis {
     Review(ProductReview, ReviewAnalysis, String),
     Ticket(SupportTicket, AnalyzedTicket, String),
+    Churn(ChurnRun),
+    Segments(Vec<SegmentProfile>, String),
+    Recommendations(CustomerRecommendations),
+    Insights(InsightsRun),
+    Async(AsyncOutcome),
 }
 
 impl Intelligence {
@@ -764,6 +780,16 @@ impl Intelligence {
     /// above 0.3 with their factors and a generated retention strategy (generated
     /// concurrently, stage [`STAGE_CHURN`]).
     pub async fn calculate_churn_risk(&self) -> Result<Vec<ChurnReport>> {
+        let run = self.compute_churn().await?;
+        let mut tx = self.store.pool().begin().await?;
+        Self::write_churn(&mut tx, &run).await?;
+        tx.commit().await?;
+        Ok(run.reports)
+    }
+
+    /// The model part of [`calculate_churn_risk`](Self::calculate_churn_risk): every score and
+    /// the reportable customers' strategies, nothing written.
+    pub(crate) async fn compute_churn(&self) -> Result<ChurnRun> {
         let scored = self.churn_scores().await?;
         let reportable: Vec<&(Customer, ChurnRisk)> = scored
             .iter()
@@ -780,9 +806,24 @@ impl Intelligence {
             .into_iter()
             .flatten()
             .collect();
+        Ok(ChurnRun {
+            scored,
+            reports,
+            model_id: self.model_id(),
+        })
+    }
+
+    /// Write a churn run: every score into `customers.churn_risk_score` (a human-set one stays),
+    /// the reports into `steadytext.churn_reports` (replacing the previous run's), and the
+    /// analyses' provenance.
+    pub(crate) async fn write_churn(conn: &mut PgConnection, run: &ChurnRun) -> Result<()> {
+        let ChurnRun {
+            scored,
+            reports,
+            model_id,
+        } = run;
         let ids: Vec<i32> = scored.iter().map(|(c, _)| c.id).collect();
         let scores: Vec<f64> = scored.iter().map(|(_, r)| r.rounded_score()).collect();
-        let model_id = self.model_id();
         let by_customer: std::collections::HashMap<i32, &ChurnReport> =
             reports.iter().map(|r| (r.customer_id, r)).collect();
         let analyses: Vec<NewAnalysis> = scored
@@ -804,11 +845,10 @@ impl Intelligence {
                     &flag,
                     serde_json::json!({ "churn_risk_score": risk.rounded_score() }),
                     report.map_or(PROMPT_VERSION, |r| r.prompt_version.as_str()),
-                    &model_id,
+                    model_id,
                 )
             })
             .collect();
-        let mut tx = self.store.pool().begin().await?;
         // A customer's human-set score stays (steadytext_keep_churn_verdicts).
         sqlx::query(
             "UPDATE customers c SET churn_risk_score = s.score::numeric(3, 2), updated_at = now() \
@@ -816,11 +856,10 @@ impl Intelligence {
         )
         .bind(&ids)
         .bind(&scores)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        human_review::record_analyses(&mut tx, &analyses).await?;
-        tx.commit().await?;
-        Ok(reports)
+        human_review::record_analyses(&mut *conn, &analyses).await?;
+        sql_surface::store_churn_reports(conn, reports).await
     }
 
     /// The seed's `analyze_customer_segments()`: one `customer_segments_analysis` row per
@@ -830,26 +869,43 @@ impl Intelligence {
     /// ([`aggregates::segment_stats`]); the profiles are generated concurrently (stage
     /// [`STAGE_SEGMENTS`]).
     pub async fn analyze_customer_segments(&self) -> Result<Vec<SegmentProfile>> {
+        let profiles = self.compute_segments().await?;
+        let mut tx = self.store.pool().begin().await?;
+        Self::write_segments(&mut tx, &profiles, &self.model_id()).await?;
+        tx.commit().await?;
+        Ok(profiles)
+    }
+
+    /// The model part of [`analyze_customer_segments`](Self::analyze_customer_segments).
+    pub(crate) async fn compute_segments(&self) -> Result<Vec<SegmentProfile>> {
         let mut conn = self.store.pool().acquire().await?;
         let stats = aggregates::segment_stats(&mut conn).await?;
         drop(conn);
         let analyst = self.analyst();
         let stage = self.stage(STAGE_SEGMENTS, stats.len());
-        let profiles = batch::ordered(&stats, self.concurrency, &stage, |s| {
+        batch::ordered(&stats, self.concurrency, &stage, |s| {
             let analyst = &analyst;
             async move { Ok(analyst.segment_profile(s).await?) }
         })
-        .await?;
-        let mut tx = self.store.pool().begin().await?;
+        .await
+    }
+
+    /// Write segment profiles into `customer_segments_analysis` (rows of segments no customer
+    /// has any more are removed) and record their provenance.
+    pub(crate) async fn write_segments(
+        conn: &mut PgConnection,
+        profiles: &[SegmentProfile],
+        model_id: &str,
+    ) -> Result<()> {
         let names: Vec<&str> = profiles.iter().map(|p| p.segment_name.as_str()).collect();
         sqlx::query(
             "DELETE FROM customer_segments_analysis \
              WHERE segment_name IS NULL OR NOT (segment_name = ANY($1::text[]))",
         )
         .bind(&names)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        for p in &profiles {
+        for p in profiles {
             let recommendations =
                 serde_json::to_value(&p.strategies).map_err(|e| PgError::BadRow {
                     table: "customer_segments_analysis",
@@ -874,12 +930,11 @@ impl Intelligence {
             .bind(&p.common_behaviors)
             .bind(&p.ai_profile)
             .bind(recommendations)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
         // Segment profiles raise no review rule (their text is checked or facts) and have no
         // field a verdict sets; recorded for their provenance.
-        let model_id = self.model_id();
         let analyses: Vec<NewAnalysis> = profiles
             .iter()
             .map(|p| {
@@ -889,13 +944,11 @@ impl Intelligence {
                     &HumanReview::none(),
                     serde_json::json!({}),
                     &p.prompt_version,
-                    &model_id,
+                    model_id,
                 )
             })
             .collect();
-        human_review::record_analyses(&mut tx, &analyses).await?;
-        tx.commit().await?;
-        Ok(profiles)
+        human_review::record_analyses(conn, &analyses).await
     }
 
     /// The seed's `generate_customer_recommendations(id, n)`: product recommendations from
@@ -1029,8 +1082,8 @@ impl Intelligence {
         Ok(load)
     }
 
-    /// Run the queued `analyze_review` / `analyze_ticket` jobs on this task until none is
-    /// runnable: claim up to [`concurrency`](Self::concurrency) jobs, run their model calls
+    /// Run the queued jobs of every kind [`AnalysisJobHandler::KINDS`] names (the review and
+    /// ticket analyses, the SQL surface's jobs) on this task until none is runnable: claim up to [`concurrency`](Self::concurrency) jobs, run their model calls
     /// concurrently with no connection held, then write each job's result and complete it in
     /// its own short transaction, in claim order. Jobs that fail are retried later or
     /// dead-lettered as usual. Progress: stage [`STAGE_PENDING`]. For demos, tests and one-off
@@ -1179,7 +1232,10 @@ impl Intelligence {
         match job.kind.as_str() {
             ANALYZE_REVIEW => self.analyse_review_job(job).await,
             ANALYZE_TICKET => self.analyse_ticket_job(job).await,
-            other => Err(JobError::permanent(format!("unknown job kind {other:?}"))),
+            other => match self.analyse_sql_job(job).await {
+                Some(result) => result,
+                None => Err(JobError::permanent(format!("unknown job kind {other:?}"))),
+            },
         }
     }
 
@@ -1220,6 +1276,19 @@ impl Intelligence {
             }
             JobAnalysis::Ticket(ticket, a, model) => {
                 Self::write_ticket(conn, ticket, a, model).await
+            }
+            JobAnalysis::Churn(run) => Self::write_churn(conn, run).await.map(|()| true),
+            JobAnalysis::Segments(profiles, model) => Self::write_segments(conn, profiles, model)
+                .await
+                .map(|()| true),
+            JobAnalysis::Recommendations(recs) => sql_surface::write_recommendations(conn, recs)
+                .await
+                .map(|()| true),
+            JobAnalysis::Insights(run) => {
+                sql_surface::write_insights(conn, run).await.map(|()| true)
+            }
+            JobAnalysis::Async(outcome) => {
+                sql_surface::write_async(conn, outcome).await.map(|()| true)
             }
         }
     }
@@ -1442,8 +1511,9 @@ impl JobHandler for TicketJobHandler {
     }
 }
 
-/// Both analyses behind one handler, dispatching on the job's kind (a [`Worker`](crate::Worker)
-/// takes one handler). Other kinds are dead-lettered: give the worker
+/// Every job kind of this crate behind one handler — the review and ticket analyses and the
+/// SQL surface's jobs ([`SQL_SURFACE_KINDS`]) — dispatching on the job's kind (a
+/// [`Worker`](crate::Worker) takes one handler). Other kinds are dead-lettered: give the worker
 /// [`AnalysisJobHandler::KINDS`] as its `kinds`.
 #[derive(Debug, Clone)]
 pub struct AnalysisJobHandler {
@@ -1451,8 +1521,18 @@ pub struct AnalysisJobHandler {
 }
 
 impl AnalysisJobHandler {
-    /// The kinds this handler runs.
-    pub const KINDS: [&'static str; 2] = [ANALYZE_REVIEW, ANALYZE_TICKET];
+    /// The kinds this handler runs: the review and ticket analyses and the SQL surface's jobs
+    /// ([`SQL_SURFACE_KINDS`]).
+    pub const KINDS: [&'static str; 2 + SQL_SURFACE_KINDS.len()] = {
+        let mut kinds = [ANALYZE_REVIEW; 2 + SQL_SURFACE_KINDS.len()];
+        kinds[1] = ANALYZE_TICKET;
+        let mut i = 0;
+        while i < SQL_SURFACE_KINDS.len() {
+            kinds[2 + i] = SQL_SURFACE_KINDS[i];
+            i += 1;
+        }
+        kinds
+    };
 
     /// A handler over `intel`.
     pub fn new(intel: Arc<Intelligence>) -> Self {

@@ -19,6 +19,15 @@
 //! * [`calibrations`]: the feedback loop's learned state, `steadytext_calibrations` — a
 //!   sentiment calibration fitted on the human verdicts, activated only when it is not worse
 //!   than the active one, read by every review analysis before it runs.
+//! * The seed's SQL surface (migration `0009_sql_surface.sql`): its functions
+//!   `calculate_churn_risk()`, `analyze_customer_segments()`, `analyze_support_ticket(id)`,
+//!   `generate_customer_recommendations(id, n)` and views `customer_sentiment_dashboard`,
+//!   `executive_customer_summary`, plus pg_steadytext's async API
+//!   (`steadytext.steadytext_generate_async`, `..._json_async`, `..._regex_async`,
+//!   `..._choice_async`, `steadytext_check_async`, `steadytext_get_async_result`,
+//!   `steadytext_cancel_async`). No model runs in a PostgreSQL backend: the functions enqueue
+//!   a job and wait for a worker ([`AnalysisJobHandler`] runs every kind,
+//!   [`SQL_SURFACE_KINDS`]); the views read what the workers stored.
 //! * [`taxonomy`]: the feedback taxonomy as the table `steadytext_taxonomy`, which review
 //!   themes and tickets are filed under.
 //!
@@ -67,9 +76,11 @@ pub use human_review::{
     NewVerdict, QueueItem, SubjectKind, Verdict, VerdictProblem, VERDICT_FIELDS,
 };
 pub use intelligence::{
-    AnalysisJobHandler, ChurnReport, Intelligence, Processed, ReviewJobHandler, SeedLoad,
-    SentimentTrend, TicketJobHandler, TrendBucket, ANALYZE_REVIEW, ANALYZE_TICKET,
-    DEFAULT_JOB_LEASE,
+    AnalysisJobHandler, ChurnReport, InsightsRun, Intelligence, Processed, ReviewJobHandler,
+    SeedLoad, SentimentTrend, TicketJobHandler, TrendBucket, ANALYZE_CUSTOMER_SEGMENTS,
+    ANALYZE_REVIEW, ANALYZE_TICKET, CALCULATE_CHURN_RISK, CUSTOMER_RECOMMENDATIONS,
+    DEFAULT_JOB_LEASE, GENERATE, GENERATE_CHOICE, GENERATE_JSON, GENERATE_REGEX, REFRESH_INSIGHTS,
+    SQL_SURFACE_KINDS,
 };
 pub use progress::{NoProgress, Progress};
 pub use queue::{

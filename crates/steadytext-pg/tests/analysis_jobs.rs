@@ -3,6 +3,9 @@
 //! the model runs, a job's runtime is bounded, and a drain heart-beats its leases and survives
 //! losing one.
 //!
+//! The views' insight refreshes, which data changes also enqueue, are switched off in these
+//! databases (`steadytext.config`): the tests count review and ticket jobs.
+//!
 //! Inference is the real default model behind a test wrapper ([`Gated`]) that can hold the
 //! model calls until the test has looked at the database; model errors come from a
 //! deterministic backend ([`Failing`]).
@@ -228,6 +231,7 @@ async fn review_summary(pool: &PgPool, id: i32) -> Option<String> {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_drain_does_not_write_an_analysis_of_an_edited_review(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     let gate = Gated::new(false, Duration::ZERO);
     let intel = Arc::new(intel_with(&pool, gate.clone()).with_concurrency(1));
@@ -290,6 +294,7 @@ async fn a_worker_does_not_write_an_analysis_of_an_edited_ticket(
     connect: PgConnectOptions,
 ) {
     let pool = pool_with(connect, 8).await;
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     let gate = Gated::new(false, Duration::ZERO);
     let intel = Arc::new(intel_with(&pool, gate.clone()));
@@ -337,6 +342,7 @@ async fn a_worker_does_not_write_an_analysis_of_an_edited_ticket(
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn edits_of_prompt_fields_enqueue_an_analysis(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone());
     let id = insert_review(&pool, "Fine", "It works.").await;
     exec(
@@ -483,6 +489,7 @@ fn permanent_errors() -> Vec<ErrorCase> {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn permanent_model_errors_dead_letter_after_one_attempt(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone());
     for (i, (name, make)) in permanent_errors().into_iter().enumerate() {
         let intel = Arc::new(intel_with(&pool, Arc::new(Failing(make))));
@@ -506,6 +513,7 @@ async fn permanent_model_errors_dead_letter_after_one_attempt(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_worker_dead_letters_a_permanent_model_error_at_once(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let intel = Arc::new(intel_with(&pool, Arc::new(Failing(unsupported))));
     let worker = RunningWorker::spawn(
         &pool,
@@ -527,6 +535,7 @@ async fn a_worker_dead_letters_a_permanent_model_error_at_once(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_transient_model_error_is_retried(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let intel = Arc::new(intel_with(&pool, Arc::new(Failing(out_of_memory))));
     insert_review(&pool, "Meh", "Nothing to say.").await;
     let processed = intel.process_pending().await.unwrap();
@@ -575,6 +584,7 @@ async fn no_transaction_is_open_while_the_model_runs(
     connect: PgConnectOptions,
 ) {
     let pool = pool_with(connect, 8).await;
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     let gate = Gated::new(false, Duration::ZERO);
     let intel = Arc::new(intel_with(&pool, gate.clone()));
@@ -606,6 +616,7 @@ async fn no_transaction_is_open_while_the_model_runs(
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_jobs_runtime_is_bounded(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     // The model never answers.
     let gate = Gated::new(false, Duration::ZERO);
 
@@ -659,6 +670,7 @@ async fn a_jobs_runtime_is_bounded(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_drain_heartbeats_a_lease_shorter_than_its_computation(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     // Every model call takes at least 2 s; the lease is 1.5 s (generous against the
     // synchronous steps a loaded machine stretches on the test's one-thread runtime).
@@ -709,6 +721,7 @@ async fn a_drain_heartbeats_a_lease_shorter_than_its_computation(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_drain_does_not_write_a_job_whose_lease_was_lost(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     let gate = Gated::new(false, Duration::ZERO);
     let intel = Arc::new(intel_with(&pool, gate.clone()).with_concurrency(2));

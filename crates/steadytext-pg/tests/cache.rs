@@ -38,7 +38,7 @@ async fn round_trip_counts_and_clear(pool: PgPool) {
     );
 
     let (hits, hit_at): (i64, Option<chrono::DateTime<chrono::Utc>>) =
-        sqlx::query_as("SELECT hits, last_hit_at FROM steadytext_cache WHERE key = $1")
+        sqlx::query_as("SELECT hits, last_hit_at FROM steadytext.cache WHERE key = $1")
             .bind(&key("a").0[..])
             .fetch_one(&pool)
             .await
@@ -98,11 +98,11 @@ async fn entries_and_stats_are_shared_between_pools(
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn database_errors_are_cache_store_errors(pool: PgPool) {
     let cache = PgCache::new(pool.clone());
-    exec(&pool, "DROP TABLE steadytext_cache").await;
+    exec(&pool, "DROP TABLE steadytext.cache").await;
     match cache.get(&key("a")).await {
         Err(Error::CacheStore { store, reason }) => {
             assert_eq!(store, "postgres");
-            assert!(reason.contains("steadytext_cache"), "{reason}");
+            assert!(reason.contains("steadytext.cache"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
@@ -124,7 +124,7 @@ async fn evict_keeps_the_most_recently_used(pool: PgPool) {
     }
     exec(
         &pool,
-        "UPDATE steadytext_cache SET created_at = now() - interval '1 hour'",
+        "UPDATE steadytext.cache SET created_at = now() - interval '1 hour'",
     )
     .await;
     cache.get(&key("b")).await.unwrap();

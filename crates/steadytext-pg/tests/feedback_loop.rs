@@ -2,6 +2,9 @@
 //! analysed under the built-in calibration, people label them in SQL, a calibration is fitted
 //! on their verdicts and activated, a running worker switches to it without a restart, and no
 //! result of the old calibration passes for the new one's.
+//!
+//! The views' insight refreshes, which data changes also enqueue, are switched off in these
+//! databases (`steadytext.config`): the tests count the jobs and effects of other kinds.
 
 mod common;
 
@@ -127,6 +130,7 @@ async fn sentiment_of(pool: &PgPool, review: i32) -> Option<String> {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn label_in_sql_calibrate_and_a_running_worker_switches(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let store = Store::from_pool(pool.clone());
     store.migrate().await.unwrap();
     let builtin = SentimentModel::default();
@@ -271,6 +275,7 @@ async fn scalar_text(pool: &PgPool, sql: &str) -> String {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_worse_calibration_is_refused_and_too_few_verdicts_are_an_error(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let store = Store::from_pool(pool.clone());
     store.migrate().await.unwrap();
     let intel = Intelligence::new(store.clone(), engine());

@@ -1,6 +1,9 @@
 //! Human review in PostgreSQL, on the real default model: flagged analyses are queued with
 //! their reasons and provenance, verdicts are recorded with who, when, before and after, and no
 //! re-analysis overwrites them; bad verdicts are typed errors that record nothing.
+//!
+//! The views' insight refreshes, which data changes also enqueue, are switched off in these
+//! databases (`steadytext.config`): the tests count the jobs and effects of other kinds.
 
 mod common;
 
@@ -101,6 +104,7 @@ async fn queue_follows_the_rule(pool: &PgPool, id: i32) -> bool {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_labelled_review_leaves_the_queue_and_survives_reanalysis(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     let intel = setup(&pool).await;
     let id = insert_review(&pool, "Broken twice", ANGRY).await;
@@ -247,6 +251,7 @@ async fn a_labelled_review_leaves_the_queue_and_survives_reanalysis(pool: PgPool
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_ticket_urgency_label_sticks(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     let intel = setup(&pool).await;
     let (id,): (i32,) = sqlx::query_as(
@@ -381,6 +386,7 @@ async fn a_ticket_urgency_label_sticks(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn churn_and_segment_analyses_are_recorded_and_a_human_score_stays(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     let intel = setup(&pool).await;
     // Customer 7: inactive for 100 days (risk 1.0); customer 8: active today (low risk).
@@ -478,6 +484,7 @@ fn verdict(kind: SubjectKind, id: &str, field: &str, value: &str, reviewer: &str
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn bad_verdicts_are_typed_errors_and_record_nothing(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     Store::from_pool(pool.clone()).migrate().await.unwrap();
     exec(
         &pool,
@@ -641,6 +648,7 @@ async fn bad_verdicts_are_typed_errors_and_record_nothing(pool: PgPool) {
 /// The SQL closed sets are the Rust ones: fields, labels and sentiment scores.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_sql_closed_sets_match_the_schema_crate(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     Store::from_pool(pool.clone()).migrate().await.unwrap();
     let rows: Vec<(String, String, Option<Vec<String>>)> = sqlx::query_as(
         "SELECT subject_kind, field, allowed_values FROM steadytext_verdict_fields ORDER BY position",

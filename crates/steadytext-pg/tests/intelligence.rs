@@ -1,4 +1,7 @@
 //! The seed's functions over a real database and the real default model.
+//!
+//! The views' insight refreshes, which data changes also enqueue, are switched off in these
+//! databases (`steadytext.config`): the tests count the jobs and effects of other kinds.
 
 mod common;
 
@@ -66,6 +69,7 @@ async fn review_interactions(pool: &PgPool) -> Vec<(i32, i64)> {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn every_seed_function_on_the_sample(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     let intel = intel(&pool);
     let started = Instant::now();
@@ -243,6 +247,7 @@ async fn a_running_worker_analyses_a_review_inserted_by_sql(
     connect: PgConnectOptions,
 ) {
     let pool = pool_with(connect, 8).await;
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     let intel = intel(&pool);
     let mut config = worker_config("analyst");
@@ -284,6 +289,7 @@ async fn a_running_worker_analyses_a_review_inserted_by_sql(
 /// Two engines (two processes, in effect) sharing one database share results through PgCache.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn pg_cache_hits_across_engines(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let engine_with_pg = |pool: &PgPool| {
         Engine::new(
             backend() as Arc<dyn Backend>,
@@ -309,6 +315,7 @@ type Reports = Arc<Mutex<Vec<(String, u64, u64)>>>;
 /// report their progress.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn concurrent_bulk_runs_equal_sequential_runs(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let _turn = model_turn().await;
     let uncached = || Engine::new(backend() as Arc<dyn Backend>, Cache::new(vec![]));
     let reports: Reports = Arc::default();
@@ -402,6 +409,7 @@ async fn concurrent_bulk_runs_equal_sequential_runs(pool: PgPool) {
 /// analyses — same prompts, same redaction, same rules.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_demo_and_the_database_analyse_the_seed_alike(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     use steadytext_schema::scenario::{run_scenario, seed_sample};
     let _turn = model_turn().await;
     let intel = intel(&pool);

@@ -4,6 +4,11 @@
 //! The backend here is a deterministic stand-in that records every prompt and fails the way a
 //! remote server that ignores the constraint does: with the prompt echoed in its output (no
 //! inference is tested here, only what is sent and what is stored).
+//!
+//! The views' insight refreshes, which data changes also enqueue, are switched off in these
+//! databases (`steadytext.config`): the tests count the jobs and effects of other kinds.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +17,8 @@ use sqlx::PgPool;
 use steadytext_core::{Backend, Cache, CompletionRequest, Engine, Error, Generation, OptionScore};
 use steadytext_pg::{Intelligence, Store, MIGRATOR};
 use steadytext_schema::privacy::fold;
+
+use common::without_insight_refresh;
 
 /// Records prompts; every model call fails with a constraint violation quoting the prompt.
 #[derive(Default)]
@@ -120,6 +127,7 @@ fn assert_no_pii(text: &str) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_ticket_without_customer_reaches_the_model_without_names(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let id = setup(&pool).await;
     let backend = Arc::new(EchoingBackend::default());
     let intel = intel(&pool, backend.clone());
@@ -136,6 +144,7 @@ async fn a_ticket_without_customer_reaches_the_model_without_names(pool: PgPool)
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn failed_jobs_store_no_prompt_or_output_text(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     setup(&pool).await;
     let backend = Arc::new(EchoingBackend::default());
     let intel = Arc::new(intel(&pool, backend.clone()));

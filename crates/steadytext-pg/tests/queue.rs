@@ -1,4 +1,7 @@
 //! The job queue against a real server: triggers, claiming, leases, fencing, retries, dead letters.
+//!
+//! The views' insight refreshes, which data changes also enqueue, are switched off in these
+//! databases (`steadytext.config`): the tests count the jobs and effects of other kinds.
 
 mod common;
 
@@ -22,6 +25,7 @@ async fn job_rows(pool: &PgPool) -> Vec<(i64, String, serde_json::Value, String)
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn inserting_a_review_enqueues_one_job_and_notifies(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone());
     let mut listener = queue.listen().await.unwrap();
 
@@ -87,6 +91,7 @@ async fn inserting_a_review_enqueues_one_job_and_notifies(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_rolled_back_insert_enqueues_nothing(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let mut tx = pool.begin().await.unwrap();
     sqlx::query("INSERT INTO product_reviews (rating, review_text) VALUES (2, 'meh')")
         .execute(&mut *tx)
@@ -98,6 +103,7 @@ async fn a_rolled_back_insert_enqueues_nothing(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn changing_an_analysed_review_enqueues_it_again(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone());
     insert_reviews(&pool, 1).await;
     let job = queue.claim("w", LEASE, &[]).await.unwrap().unwrap();
@@ -118,6 +124,7 @@ async fn changing_an_analysed_review_enqueues_it_again(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn dedupe_merges_pending_jobs_only(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone());
     let a = queue
         .enqueue("k", &json!({"v": 1}), Some("x"))
@@ -160,6 +167,7 @@ async fn dedupe_merges_pending_jobs_only(pool: PgPool) {
 /// 4 claimers, 50 jobs: every job done exactly once, one effect row per job.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn concurrent_claimers_do_every_job_exactly_once(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     insert_reviews(&pool, 50).await;
     let mut tasks = Vec::new();
     for w in 0..4 {
@@ -189,6 +197,7 @@ async fn concurrent_claimers_do_every_job_exactly_once(pool: PgPool) {
 /// job is claimed by another and done once.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn an_expired_lease_is_reclaimed_and_done_once(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone());
     insert_reviews(&pool, 1).await;
     let dead = queue
@@ -217,6 +226,7 @@ async fn an_expired_lease_is_reclaimed_and_done_once(pool: PgPool) {
 /// older claim of its own.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_stale_worker_cannot_complete_after_takeover(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone());
     insert_reviews(&pool, 1).await;
     let stale = queue
@@ -258,6 +268,7 @@ async fn a_stale_worker_cannot_complete_after_takeover(pool: PgPool) {
 /// Failures back off exponentially, then the job is dead-lettered with its last error.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn failures_back_off_then_dead_letter(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone()).with_retry(RetryPolicy {
         base: Duration::from_millis(200),
         cap: Duration::from_millis(300),
@@ -326,6 +337,7 @@ async fn failures_back_off_then_dead_letter(pool: PgPool) {
 /// max_attempts claims instead of looping forever.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_job_that_keeps_killing_workers_is_dead_lettered(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone()).with_retry(RetryPolicy {
         max_attempts: 2,
         ..RetryPolicy::default()
@@ -349,6 +361,7 @@ async fn a_job_that_keeps_killing_workers_is_dead_lettered(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn release_gives_the_job_back_without_counting_the_attempt(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone());
     insert_reviews(&pool, 1).await;
     let job = queue.claim("w", LEASE, &[]).await.unwrap().unwrap();
@@ -359,6 +372,7 @@ async fn release_gives_the_job_back_without_counting_the_attempt(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn claims_respect_kinds_delays_and_job_limits(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone());
     let mut conn = pool.acquire().await.unwrap();
     let later = Queue::enqueue_in(
@@ -403,6 +417,7 @@ async fn claims_respect_kinds_delays_and_job_limits(pool: PgPool) {
 /// Enqueueing inside a transaction: the job exists only if the transaction commits.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn enqueue_in_a_transaction_is_atomic(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let mut tx = pool.begin().await.unwrap();
     Queue::enqueue_in(&mut tx, "k", &json!({}), &EnqueueOptions::default())
         .await
@@ -413,6 +428,7 @@ async fn enqueue_in_a_transaction_is_atomic(pool: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn purge_removes_old_done_jobs(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let queue = Queue::new(pool.clone());
     queue.enqueue("k", &json!({}), None).await.unwrap();
     let job = queue.claim("w", LEASE, &[]).await.unwrap().unwrap();

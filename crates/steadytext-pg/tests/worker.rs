@@ -1,5 +1,8 @@
 //! The Worker runner: exactly-once effects across workers, LISTEN wake-ups, retries, dead
 //! letters, lease heart-beats, shutdown.
+//!
+//! The views' insight refreshes, which data changes also enqueue, are switched off in these
+//! databases (`steadytext.config`): the tests count the jobs and effects of other kinds.
 
 mod common;
 
@@ -41,6 +44,7 @@ async fn workers_do_every_job_exactly_once(
     connect: PgConnectOptions,
 ) {
     let pool = pool_with(connect, 16).await;
+    without_insight_refresh(&pool).await;
     insert_reviews(&pool, 50).await;
     let w1 = RunningWorker::spawn(&pool, Arc::new(AnalyseReview), worker_config("w1"));
     let w2 = RunningWorker::spawn(&pool, Arc::new(AnalyseReview), worker_config("w2"));
@@ -61,6 +65,7 @@ async fn workers_do_every_job_exactly_once(
 /// With a long poll interval, a job is picked up promptly: the worker LISTENs.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_worker_wakes_on_notify(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let mut cfg = worker_config("w");
     cfg.concurrency = 1;
     cfg.poll_interval = Duration::from_secs(600);
@@ -75,6 +80,7 @@ async fn the_worker_wakes_on_notify(pool: PgPool) {
 /// as soon as the lease runs out — it sleeps until the next lease expiry, not the poll interval.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_running_worker_takes_over_a_dead_workers_job(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     insert_reviews(&pool, 1).await;
     let dead = Queue::new(pool.clone())
         .claim("killed-process/0", Duration::from_millis(500), &[])
@@ -124,6 +130,7 @@ async fn run_until_dead(
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_failing_handler_is_retried_with_backoff_then_dead_lettered(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let calls = Arc::new(AtomicUsize::new(0));
     let handler = AlwaysFails(JobError::retryable("model timed out"), calls.clone());
     let report = run_until_dead(&pool, Arc::new(handler)).await;
@@ -141,6 +148,7 @@ async fn a_failing_handler_is_retried_with_backoff_then_dead_lettered(pool: PgPo
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_permanent_error_dead_letters_at_once(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let calls = Arc::new(AtomicUsize::new(0));
     let handler = AlwaysFails(JobError::permanent("review has no text"), calls.clone());
     let report = run_until_dead(&pool, Arc::new(handler)).await;
@@ -159,6 +167,7 @@ impl JobHandler for Panics {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_panicking_handler_counts_as_a_failed_attempt(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let report = run_until_dead(&pool, Arc::new(Panics)).await;
     assert_eq!((report.retried, report.dead), (2, 1));
 }
@@ -190,6 +199,7 @@ async fn worker_holding_a_job(
 /// A handler slower than the lease keeps its job: the worker extends the lease while it runs.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn heartbeats_keep_a_slow_job_leased(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let mut cfg = worker_config("w");
     cfg.concurrency = 1;
     cfg.lease = Duration::from_secs(1);
@@ -216,6 +226,7 @@ async fn heartbeats_keep_a_slow_job_leased(pool: PgPool) {
 /// On shutdown, a job that finishes within the grace period is completed...
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn shutdown_lets_the_job_in_hand_finish(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let slow = Arc::new(Slow(Duration::from_millis(500)));
     let worker = worker_holding_a_job(&pool, slow, worker_config("w")).await;
     let report = worker.stop().await;
@@ -226,6 +237,7 @@ async fn shutdown_lets_the_job_in_hand_finish(pool: PgPool) {
 /// ...and one that does not is rolled back and released, ready for the next worker.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn shutdown_releases_a_job_that_outlives_the_grace_period(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let mut cfg = worker_config("w");
     cfg.shutdown_grace = Duration::from_millis(100);
     let slow = Arc::new(Slow(Duration::from_secs(30)));
@@ -252,6 +264,7 @@ async fn shutdown_releases_a_job_that_outlives_the_grace_period(pool: PgPool) {
 /// A worker only takes the kinds it was configured for.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_worker_takes_only_its_kinds(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let mut cfg = worker_config("w");
     cfg.kinds = vec!["analyze_ticket".into()];
     let worker = RunningWorker::spawn(&pool, Arc::new(EffectHandler), cfg);
@@ -289,6 +302,7 @@ impl JobHandler for DropsConnectionOnce {
 /// and the retry does the job once. The worker keeps running.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_connection_dropped_mid_job_is_retried_once(pool: PgPool) {
+    without_insight_refresh(&pool).await;
     let handler = Arc::new(DropsConnectionOnce(AtomicUsize::new(0)));
     let worker = RunningWorker::spawn(&pool, handler.clone(), worker_config("w"));
     insert_reviews(&pool, 1).await;

@@ -11,6 +11,10 @@
 //! - **Names**: every capitalised word that is not a plain English word starting a sentence —
 //!   a proper noun, a product or company name, an acronym — must occur in the facts or the
 //!   prompt (case-insensitively).
+//!   A minus right before the digits is the number's sign: `0.50` does not ground on `-0.50`.
+//! - **Claims**: a sentiment word ("positive", "satisfied", "loyal", ...) or a level phrase
+//!   ("low risk", "high satisfaction") must be said by the facts or the prompt, so a customer
+//!   whose facts say "negative" and "medium risk" is never called "positive" or "low risk".
 //! - **Loops**: no sequence of six words occurs twice.
 //! - **Empty**: a text with no words fails.
 //!
@@ -18,6 +22,10 @@
 //! use steadytext_schema::faithfulness::{check, ground, Grounding, Unfaithful};
 //! let facts = "3 customers, 1 at high churn risk (score above 0.7). 2 open support tickets.";
 //! assert!(check("One of 3 customers is at high risk; resolve the 2 open tickets.", facts, "").is_ok());
+//! assert_eq!(
+//!     check("Risk is low; customers are positive.", facts, ""),
+//!     Err(Unfaithful::Claim("positive".into()))
+//! );
 //! assert_eq!(
 //!     check("Expect a 10% reduction in tickets.", facts, ""),
 //!     Err(Unfaithful::Number("10%".into()))
@@ -67,6 +75,8 @@ pub enum Unfaithful {
     Number(String),
     /// A name not in the facts or the prompt.
     Name(String),
+    /// An evaluative claim ("positive", "low risk", "high satisfaction") the facts do not make.
+    Claim(String),
     /// A six-word sequence that occurs twice.
     Loop(String),
     /// No words at all.
@@ -78,6 +88,7 @@ impl std::fmt::Display for Unfaithful {
         match self {
             Unfaithful::Number(n) => write!(f, "the number {n:?} is not in the facts"),
             Unfaithful::Name(n) => write!(f, "the name {n:?} is not in the facts"),
+            Unfaithful::Claim(c) => write!(f, "the claim {c:?} is not in the facts"),
             Unfaithful::Loop(s) => write!(f, "the text repeats {s:?}"),
             Unfaithful::Empty => write!(f, "the text is empty"),
         }
@@ -97,7 +108,11 @@ pub struct Grounded {
 }
 
 /// Check `text` against `facts` (and the `prompt` it answered, whose words count as known):
-/// `Ok` when every number and name in it is grounded and it does not loop.
+/// `Ok` when every number (with its sign: `0.50` does not ground on `-0.50`), every name and
+/// every evaluative claim in it is grounded, and it does not loop. Evaluative claims are the
+/// sentiment words of [`STANCE_WORDS`] ("positive", "satisfied", ...) and level phrases such as
+/// "low risk" or "high satisfaction" ([`LEVEL_PHRASE`]): the facts must say them (so a customer
+/// whose facts say "negative" is never called "positive").
 pub fn check(text: &str, facts: &str, prompt: &str) -> Result<(), Unfaithful> {
     let words: Vec<String> = WORD
         .find_iter(text)
@@ -136,6 +151,29 @@ pub fn check(text: &str, facts: &str, prompt: &str) -> Result<(), Unfaithful> {
             return Err(Unfaithful::Loop(key));
         }
     }
+    for w in &words {
+        if STANCE_WORDS.contains(&w.as_str()) && !known_words.contains(w) {
+            return Err(Unfaithful::Claim(w.clone()));
+        }
+    }
+    let known_text = format!("{facts} {prompt}").to_lowercase();
+    let known_text = WORD
+        .find_iter(&known_text)
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for m in LEVEL_PHRASE.captures_iter(&words.join(" ")) {
+        // "high risk" is grounded by "high risk" or "high churn risk" in the facts.
+        let said = Regex::new(&format!(
+            r"\b{} (?:\w+ )?{}\b",
+            regex::escape(&m["level"]),
+            regex::escape(&m["what"])
+        ))
+        .expect("valid level pattern");
+        if !said.is_match(&known_text) {
+            return Err(Unfaithful::Claim(m[0].to_string()));
+        }
+    }
     Ok(())
 }
 
@@ -163,11 +201,51 @@ static WORD: LazyLock<Regex> =
 static NUMBER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[$€£]?\d+(?:[.,]\d+)*%?").expect("valid number regex"));
 
-/// Every number in `text` with its value (`$1,234.50` is 1234.5, `70%` is 70, `0.70` is 0.7).
+/// Sentiment words that state how a customer or segment feels: a claim the facts must make.
+pub const STANCE_WORDS: [&str; 17] = [
+    "positive",
+    "negative",
+    "neutral",
+    "mixed",
+    "satisfied",
+    "dissatisfied",
+    "unsatisfied",
+    "happy",
+    "unhappy",
+    "pleased",
+    "displeased",
+    "delighted",
+    "loyal",
+    "frustrated",
+    "angry",
+    "upset",
+    "disappointed",
+];
+
+/// A level claim: "low risk", "high churn", "moderate satisfaction", ... (lower-cased words).
+static LEVEL_PHRASE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(?:very |extremely )?(?P<level>low|lower|medium|moderate|high|higher|elevated|minimal) (?P<what>churn|risk|satisfaction|sentiment|engagement|loyalty)\b",
+    )
+    .expect("valid level regex")
+});
+
+/// Every number in `text` with its value (`$1,234.50` is 1234.5, `70%` is 70, `0.70` is 0.7,
+/// `-0.40` is -0.4: a minus right before the digits, at the start or after a space or bracket,
+/// is a sign; in `1-5` it is not).
 fn numbers(text: &str) -> Vec<(String, f64)> {
     NUMBER
         .find_iter(text)
         .filter_map(|m| {
+            let before = &text[..m.start()];
+            let negative = before
+                .strip_suffix('-')
+                .or_else(|| before.strip_suffix('−'))
+                .is_some_and(|b| {
+                    b.chars()
+                        .last()
+                        .is_none_or(|c| c.is_whitespace() || "([".contains(c))
+                });
             let raw = m.as_str();
             let digits = raw
                 .trim_start_matches(['$', '€', '£'])
@@ -185,7 +263,13 @@ fn numbers(text: &str) -> Vec<(String, f64)> {
             };
             // A sentence-final dot ("in 30 days.") is not part of the number.
             let normalised = normalised.trim_end_matches('.');
-            normalised.parse::<f64>().ok().map(|v| (raw.to_string(), v))
+            normalised.parse::<f64>().ok().map(|v| {
+                if negative {
+                    (format!("-{raw}"), -v)
+                } else {
+                    (raw.to_string(), v)
+                }
+            })
         })
         .collect()
 }
@@ -337,6 +421,41 @@ mod tests {
         assert_eq!(
             check("Offer The Ultimate Luxury Luxe bundle.", FACTS, ""),
             Err(Unfaithful::Name("Ultimate".into()))
+        );
+    }
+
+    #[test]
+    fn a_number_keeps_its_sign_and_a_claim_needs_the_facts() {
+        // FACTS: average sentiment -0.40.
+        assert_eq!(
+            check("Average sentiment is 0.40.", FACTS, ""),
+            Err(Unfaithful::Number("0.40".into()))
+        );
+        assert_eq!(check("Average sentiment is -0.40.", FACTS, ""), Ok(()));
+        assert_eq!(
+            check(
+                "rated 1-5 by 3 support tickets.",
+                "1 to 5; 3 support tickets",
+                ""
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check("The customer is positive about the service.", FACTS, ""),
+            Err(Unfaithful::Claim("positive".into()))
+        );
+        let facts = "Average sentiment -0.75 (negative). Status: medium risk.";
+        assert_eq!(
+            check("The customer is negative; a medium risk.", facts, ""),
+            Ok(())
+        );
+        assert_eq!(
+            check("A low risk rating overall.", facts, ""),
+            Err(Unfaithful::Claim("low risk".into()))
+        );
+        assert_eq!(
+            check("Offer a high satisfaction guarantee.", facts, ""),
+            Err(Unfaithful::Claim("high satisfaction".into()))
         );
     }
 

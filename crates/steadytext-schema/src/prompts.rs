@@ -46,12 +46,12 @@ use crate::privacy::Redactor;
 use crate::recommendations::CustomerProfile;
 use crate::records::{Customer, ProductReview, Rating, SupportTicket};
 use crate::segments::SegmentStats;
-use crate::sentiment::ReviewSentiment;
+use crate::sentiment::{ReviewSentiment, SentimentBucket};
 use crate::status::{CustomerSnapshot, ISSUE_WINDOW_DAYS, SENTIMENT_WINDOW_DAYS};
 use crate::util::{self, count, fixed};
 
 /// The version of the whole prompt set. Bump it whenever any template's text changes.
-pub const PROMPT_VERSION: &str = "ci-prompts/2";
+pub const PROMPT_VERSION: &str = "ci-prompts/3";
 
 /// Free text longer than this many characters is cut (before redaction, between words).
 pub const MAX_FREE_TEXT_CHARS: usize = 2000;
@@ -613,8 +613,9 @@ impl PromptBuilder {
         let interactions = count(snapshot.interaction_count, "interaction", "interactions");
         match util::finite(snapshot.avg_sentiment) {
             Some(s) => text.push_str(&format!(
-                "Last {SENTIMENT_WINDOW_DAYS} days: average sentiment {} (from -1 to 1) over {interactions}",
-                fixed(s, 2)
+                "Last {SENTIMENT_WINDOW_DAYS} days: average sentiment {} ({}; from -1 to 1) over {interactions}",
+                fixed(s, 2),
+                SentimentBucket::from_average(Some(s)).map_or("no data", |b| b.phrase())
             )),
             None => text.push_str(&format!(
                 "Last {SENTIMENT_WINDOW_DAYS} days: {interactions}, no sentiment scores"

@@ -55,6 +55,17 @@ impl JobHandler for EffectHandler {
     }
 }
 
+/// Stop data changes from enqueueing the views' insight refresh in this database (the
+/// documented opt-out, a row of `steadytext.config`): for tests that count one kind's jobs.
+pub async fn without_insight_refresh(pool: &PgPool) {
+    exec(
+        pool,
+        "INSERT INTO steadytext.config (key, value) VALUES ('refresh_insights', 'off') \
+         ON CONFLICT (key) DO UPDATE SET value = 'off'",
+    )
+    .await;
+}
+
 /// Poll `check` until it returns true or `timeout` passes.
 pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
 where

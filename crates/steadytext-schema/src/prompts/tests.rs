@@ -290,7 +290,7 @@ fn insight_and_executive_prompts() {
     assert_eq!(
         b.customer_insight(&sample_snapshot()).text,
         "Analyze this customer's behavior in two or three sentences and suggest one next step.\n\
-         Segment: regular. Last 90 days: average sentiment -0.10 (from -1 to 1) over 3 interactions \
+         Segment: regular. Last 90 days: average sentiment -0.10 (neutral; from -1 to 1) over 3 interactions \
          (support, review). Last 30 days: 1 support ticket, average satisfaction 3.0 out of 5. Status: medium risk."
     );
     let quiet = CustomerSnapshot {
@@ -338,7 +338,7 @@ fn every_kind_has_a_version_and_a_budget_rule() {
         );
         assert_eq!(kind.max_tokens().is_none(), choice, "{kind}");
     }
-    assert_eq!(PROMPT_VERSION, "ci-prompts/2");
+    assert_eq!(PROMPT_VERSION, "ci-prompts/3");
 }
 
 #[test]
