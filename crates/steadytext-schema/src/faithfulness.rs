@@ -111,7 +111,7 @@ pub struct Grounded {
 /// `Ok` when every number (with its sign: `0.50` does not ground on `-0.50`), every name and
 /// every evaluative claim in it is grounded, and it does not loop. Evaluative claims are the
 /// sentiment words of [`STANCE_WORDS`] ("positive", "satisfied", ...) and level phrases such as
-/// "low risk" or "high satisfaction" ([`LEVEL_PHRASE`]): the facts must say them (so a customer
+/// "low risk" or "high satisfaction": the facts must say them (so a customer
 /// whose facts say "negative" is never called "positive").
 pub fn check(text: &str, facts: &str, prompt: &str) -> Result<(), Unfaithful> {
     let words: Vec<String> = WORD
