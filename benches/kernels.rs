@@ -18,7 +18,7 @@ use steadytext::quant::{
     blocks::{from_q4_1, from_q8_0},
     matmul, Activations, Isa, QData, QMatrix,
 };
-use steadytext::transformer::{KvCache, LlamaWeights, NativeLlama, SeqStep};
+use steadytext::transformer::{KvCache, NativeModel, SeqStep, Weights};
 
 /// Deterministic pseudo-random bytes.
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -86,18 +86,18 @@ fn kernels(c: &mut Criterion) {
 
 fn forward(c: &mut Criterion) {
     let path = steadytext::resolve_model(None).expect("run scripts/fetch-model first");
-    let weights = Arc::new(LlamaWeights::load(&path).unwrap());
+    let weights = Arc::new(Weights::load(&path).unwrap());
     let prompt: Vec<u32> = (0..64).map(|i| 1000 + 37 * i).collect();
     let mut g = c.benchmark_group("forward");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.throughput(Throughput::Elements(64));
     g.bench_function("prefill_64", |b| {
-        let mut m = NativeLlama::new(weights.clone());
+        let mut m = NativeModel::new(weights.clone());
         b.iter(|| m.forward(&prompt, 0).unwrap())
     });
     g.throughput(Throughput::Elements(1));
     g.bench_function("decode_step", |b| {
-        let mut m = NativeLlama::new(weights.clone());
+        let mut m = NativeModel::new(weights.clone());
         m.forward(&prompt, 0).unwrap();
         b.iter(|| m.forward(&[2000], 64).unwrap())
     });
@@ -115,7 +115,7 @@ fn forward(c: &mut Criterion) {
         }
         b.iter(|| {
             for kv in caches.iter_mut() {
-                kv.truncate(64, weights.config().kv_dim());
+                kv.truncate(64, weights.kv_dim());
             }
             let tok = [2000u32];
             let mut steps: Vec<SeqStep<'_>> = caches

@@ -1,6 +1,7 @@
 //! The PostgreSQL commands: `db migrate`, `worker`, `queue stats`, `queue drain`, and
 //! `demo --database-url` (`review list` / `review label`: [`crate::review_cmd`]).
 
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -273,7 +274,9 @@ pub async fn worker(cli: &Cli, args: &WorkerArgs) -> Result<()> {
         report.dead,
         report.released
     );
-    println!("{}", serde_json::to_string(&report)?);
+    // The report on stdout; a reader that has gone away (a closed pipe) is no error of the
+    // worker's, whose jobs are all finished or released by now.
+    let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string(&report)?);
     Ok(())
 }
 

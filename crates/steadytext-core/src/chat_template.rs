@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 /// ChatML, the fallback when a model ships no template (SmolLM2's own template is ChatML too).
 pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
+/// No chat markup at all: the messages' text as it is (for base models, which continue text).
+pub const RAW_TEMPLATE: &str = "{% for message in messages %}{{ message['content'] }}{% endfor %}";
+
 /// A compiled chat template.
 ///
 /// ```
@@ -61,6 +64,16 @@ impl ChatTemplate {
     /// The ChatML fallback template.
     pub fn chatml() -> Self {
         Self::new(CHATML_TEMPLATE, "", "<|im_end|>").expect("the built-in ChatML template compiles")
+    }
+
+    /// The raw template of base models ([`RAW_TEMPLATE`]): the prompt is the user's text.
+    ///
+    /// ```
+    /// use steadytext_core::ChatTemplate;
+    /// assert_eq!(ChatTemplate::raw().render_user("Hi").unwrap(), "Hi");
+    /// ```
+    pub fn raw() -> Self {
+        Self::new(RAW_TEMPLATE, "", "").expect("the raw template compiles")
     }
 
     /// Render one user message followed by the assistant generation prompt.

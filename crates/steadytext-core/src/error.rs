@@ -11,7 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// No model file was found at any of the places looked at.
     #[error(
-        "model not found; tried:\n{}\nfetch the default model with: {fetch_hint}",
+        "model not found; tried:\n{}\nfetch the model with: {fetch_hint}",
         format_paths(tried)
     )]
     ModelNotFound {

@@ -5,9 +5,9 @@
 //!
 //! - [`Engine`] is the front door: [`Engine::generate`].
 //! - [`Backend`] is the pluggable part; [`LocalBackend`] runs a GGUF model in this process on
-//!   the crate's own quantised kernels (candle reads the file and serves as the accuracy
-//!   reference), and `http::HttpBackend` (feature `http`) any OpenAI-compatible inference
-//!   server.
+//!   the crate's own quantised kernels and forward passes ([`transformer`]: llama, e.g. the
+//!   default SmolLM2, and Gemma 3; candle reads the file and serves as the accuracy reference),
+//!   and `http::HttpBackend` (feature `http`) any OpenAI-compatible inference server.
 //! - [`cache`] holds the content-addressed cache (memory and disk tiers, single-flight).
 //! - Models are found by [`resolve_model`]; errors are typed ([`Error`]).
 //!

@@ -17,8 +17,9 @@ use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
 use crate::error::{Error, Result};
 use crate::model::LanguageModel;
 
-/// Architectures this backend runs (`general.architecture`).
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
+/// Architectures this backend runs (`general.architecture`); candle's reference paths
+/// ([`Kernels::Candle`] and the others) run llama only.
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "gemma3"];
 
 /// Which implementation runs the model, and how its weights are stored in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,11 +88,11 @@ pub fn read_header(path: &Path) -> Result<(Content, GgufReader)> {
     Ok((ct, reader))
 }
 
-/// The usable context window: the GGUF's `llama.context_length`, capped by candle's rotary
-/// tables (`MAX_SEQ_LEN`).
+/// The usable context window: the GGUF's `<architecture>.context_length`, capped by the rotary
+/// tables we prepare (`MAX_SEQ_LEN`, the same as [`crate::transformer::MAX_CONTEXT`]).
 pub fn context_length(ct: &Content) -> usize {
     ct.metadata
-        .get("llama.context_length")
+        .get(&format!("{}.context_length", architecture(ct)))
         .and_then(|v| v.to_u32().ok())
         .map(|c| c as usize)
         .unwrap_or(MAX_SEQ_LEN)
@@ -130,7 +131,14 @@ impl CandleLlama {
     /// loaded from there afterwards. [`Kernels::Native`] is treated as [`Kernels::Candle`].
     pub fn load(path: &Path, kernels: Kernels, derived: Option<(&Path, &str)>) -> Result<Self> {
         let (ct, mut reader) = read_header(path)?;
-        supported_architecture(&ct, path)?;
+        let arch = supported_architecture(&ct, path)?;
+        if arch != "llama" {
+            return Err(Error::UnsupportedArchitecture {
+                architecture: format!("{arch} (with kernels {})", kernels.name()),
+                path: path.to_path_buf(),
+                supported: format!("llama; {arch} runs on the native kernels"),
+            });
+        }
         let device = Device::Cpu;
         let context = context_length(&ct);
         let vocab = ct

@@ -23,7 +23,7 @@ use crate::options::{FinishReason, Generation};
 use crate::prefill::{prefill, PrefixCache, DEFAULT_PREFIX_CACHE_TOKENS, PREFILL_CHUNK};
 use crate::scheduler::{Finished, GenJob, Scheduler, DEFAULT_MAX_BATCH};
 use crate::tokenizer::GgufTokenizer;
-use crate::transformer::{LlamaWeights, NativeLlama};
+use crate::transformer::{NativeModel, Weights};
 
 /// Special tokens that end a turn or a document in the model families we run.
 const END_TOKENS: &[&str] = &[
@@ -32,6 +32,7 @@ const END_TOKENS: &[&str] = &[
     "</s>",
     "<|eot_id|>",
     "<|end|>",
+    "<end_of_turn>",
 ];
 
 /// Window of the repetition penalty.
@@ -98,7 +99,7 @@ pub(crate) struct LocalInner {
     /// The continuous-batching scheduler ([`Kernels::Native`]), started with the weights.
     scheduler: OnceLock<Scheduler>,
     /// The native weights, once loaded.
-    native: OnceLock<Arc<LlamaWeights>>,
+    native: OnceLock<Arc<Weights>>,
 }
 
 /// A GGUF model in this process.
@@ -172,6 +173,9 @@ impl LocalBackend {
                 &token_text("tokenizer.ggml.bos_token_id"),
                 &token_text("tokenizer.ggml.eos_token_id"),
             )?,
+            // A base model ships no template: it continues the raw prompt. Models of the
+            // llama family without one keep ChatML (SmolLM2's own template).
+            None if arch == "gemma3" => ChatTemplate::raw(),
             None => ChatTemplate::chatml(),
         };
         let fingerprint = model_fingerprint(path, options.artefact_dir.as_deref())?;
@@ -329,8 +333,8 @@ impl LocalBackend {
                         .unwrap_or_else(|p| p.into_inner())
                         .take();
                     let weights = Arc::new(match header {
-                        Some(ct) => LlamaWeights::from_header(&self.inner.path, &ct)?,
-                        None => LlamaWeights::load(&self.inner.path)?,
+                        Some(ct) => Weights::from_header(&self.inner.path, &ct)?,
+                        None => Weights::load(&self.inner.path)?,
                     });
                     let loaded = self.loaded()?;
                     let scheduler = Scheduler::start(
@@ -342,7 +346,7 @@ impl LocalBackend {
                     )?;
                     let _ = self.inner.scheduler.set(scheduler);
                     let _ = self.inner.native.set(weights.clone());
-                    Box::new(NativeLlama::new(weights))
+                    Box::new(NativeModel::new(weights))
                 }
                 other => Box::new(CandleLlama::load(
                     &self.inner.path,
@@ -410,7 +414,7 @@ impl LocalBackend {
     }
 
     /// The native weights (loading them if needed), or `None` when another runtime is selected.
-    pub fn native_weights(&self) -> Result<Option<Arc<LlamaWeights>>> {
+    pub fn native_weights(&self) -> Result<Option<Arc<Weights>>> {
         if self.inner.options.kernels != Kernels::Native {
             return Ok(None);
         }
@@ -527,7 +531,7 @@ impl LocalBackend {
             .map(|c| {
                 loaded
                     .tokenizer
-                    .encode(c)?
+                    .encode_continuation(c)?
                     .first()
                     .copied()
                     .ok_or_else(|| Error::EmptyChoice {
@@ -554,7 +558,7 @@ impl LocalBackend {
         let loaded = self.loaded()?;
         let tokenized: Vec<Vec<u32>> = options
             .iter()
-            .map(|o| loaded.tokenizer.encode(o))
+            .map(|o| loaded.tokenizer.encode_continuation(o))
             .collect::<Result<_>>()?;
         let longest = tokenized.iter().map(Vec::len).max().unwrap_or(0);
         let ids = self.encode_checked(prompt, longest + 1)?;

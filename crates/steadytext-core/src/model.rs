@@ -21,7 +21,7 @@ pub trait LanguageModel: Send {
 
     /// This model as our own llama implementation, when it is one (it can then be stepped in
     /// batches with other sequences).
-    fn as_native(&mut self) -> Option<&mut crate::transformer::NativeLlama> {
+    fn as_native(&mut self) -> Option<&mut crate::transformer::NativeModel> {
         None
     }
 

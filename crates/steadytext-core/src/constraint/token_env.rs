@@ -14,24 +14,6 @@ use toktrie::{TokEnv, TokRxInfo, TokTrie, TokenId, TokenizerEnv};
 use crate::error::{Error, Result};
 use crate::tokenizer::GgufTokenizer;
 
-/// GPT-2 byte-level alphabet: the printable character standing for each byte.
-fn byte_level_decoder() -> HashMap<char, u8> {
-    let self_mapped =
-        |c: char| matches!(c, '!'..='~' | '\u{00A1}'..='\u{00AC}' | '\u{00AE}'..='\u{00FF}');
-    let mut map = HashMap::with_capacity(256);
-    let mut next = 0x100u32;
-    for byte in 0..=255u8 {
-        let c = byte as char;
-        if self_mapped(c) {
-            map.insert(c, byte);
-        } else {
-            map.insert(char::from_u32(next).expect("valid code point"), byte);
-            next += 1;
-        }
-    }
-    map
-}
-
 struct GgufTokEnv {
     tokenizer: GgufTokenizer,
     trie: TokTrie,
@@ -60,7 +42,6 @@ pub fn token_env(tokenizer: &GgufTokenizer, vocab_size: usize) -> Result<TokEnv>
         .into_iter()
         .map(|(text, id)| (id, text))
         .collect();
-    let decoder = byte_level_decoder();
     let n = vocab_size.max(tokenizer.vocab_size());
     let mut words: Vec<Vec<u8>> = Vec::with_capacity(n);
     for id in 0..n as u32 {
@@ -69,13 +50,11 @@ pub fn token_env(tokenizer: &GgufTokenizer, vocab_size: usize) -> Result<TokEnv>
             b.extend_from_slice(text.as_bytes());
             b
         } else if let Some(piece) = tokenizer.id_to_token(id) {
-            piece
-                .chars()
-                .map(|c| decoder.get(&c).copied())
-                .collect::<Option<Vec<u8>>>()
-                .ok_or_else(|| {
-                    Error::Tokenizer(format!("token {id} ({piece:?}) is not byte-level"))
-                })?
+            tokenizer.token_bytes(id).ok_or_else(|| {
+                Error::Tokenizer(format!(
+                    "token {id} ({piece:?}) is not valid in its vocabulary's encoding"
+                ))
+            })?
         } else {
             // Padding ids past the vocabulary: unreachable special tokens.
             let mut b = vec![TokTrie::SPECIAL_TOKEN_MARKER];

@@ -7,8 +7,12 @@
 //!   Q4_0 (`w = d·(q − 8)`) with `m = −8d`, and each 32-value sub-block of Q4_K
 //!   (`w = d·sc·q − dmin·mn`) with `d = d·sc`, `m = −dmin·mn`. All three conversions are exact:
 //!   the products of a half-float and a 6-bit integer fit in an `f32`.
-//! - [`BlockQ8`]: 32 eight-bit values with `w = d·q` (GGUF's Q8_0). Any other format is
-//!   dequantised and re-quantised to it (lossy; the load variant names it).
+//! - [`BlockQ8`]: 32 eight-bit values with `w = d·q`. GGUF's Q8_0 maps onto it directly, and
+//!   Q5_0 (`w = d·(q − 16)`, five-bit `q`) exactly with `q − 16` as the byte. Q6_K
+//!   (`w = d·sc·(q − 32)` with one scale per 16 values) maps exactly onto *two* eight-bit
+//!   matrices whose sum it is ([`from_q6_k_halves`]): one holds every first half of a 32-value
+//!   block, the other every second half. Any other format is dequantised and re-quantised to
+//!   eight bits (lossy; the loader names each such tensor).
 //!
 //! Activations are quantised per token in [`super::Activations`].
 
@@ -182,6 +186,70 @@ pub fn from_q8_0(bytes: &[u8]) -> Vec<BlockQ8> {
         .collect()
 }
 
+/// GGUF Q5_0 blocks (22 bytes: f16 d, 4 bytes of fifth bits, 16 bytes of nibbles;
+/// `w = d·(q − 16)`) as [`BlockQ8`] with `q − 16` in each byte (exact).
+pub fn from_q5_0(bytes: &[u8]) -> Vec<BlockQ8> {
+    bytes
+        .chunks_exact(22)
+        .map(|b| {
+            let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+            let mut qs = [0i8; 32];
+            for j in 0..16 {
+                let lo = (b[6 + j] & 0x0F) | ((((qh >> j) & 1) as u8) << 4);
+                let hi = (b[6 + j] >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
+                qs[j] = lo as i8 - 16;
+                qs[j + 16] = hi as i8 - 16;
+            }
+            BlockQ8 {
+                d: half_at(b, 0),
+                qs,
+            }
+        })
+        .collect()
+}
+
+/// GGUF Q6_K super-blocks (210 bytes: 128 bytes of low nibbles, 64 of high bit pairs, 16 signed
+/// scales, f16 d, for 256 values `w = d·sc[k]·(q − 32)` with scale `k` for values `16k ..
+/// 16k + 16`) as two lists of [`BlockQ8`] whose sum is the matrix, exactly: in the first, each
+/// 32-value block holds its first 16 values (scale `d·sc[2b]`) and zeros; in the second, zeros
+/// and its last 16 values (scale `d·sc[2b + 1]`). A half-float times an 8-bit scale is exact in
+/// `f32`.
+pub fn from_q6_k_halves(bytes: &[u8]) -> (Vec<BlockQ8>, Vec<BlockQ8>) {
+    let n = bytes.len() / 210 * 8;
+    let (mut first, mut second) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for sb in bytes.chunks_exact(210) {
+        let (ql, qh, sc) = (&sb[..128], &sb[128..192], &sb[192..208]);
+        let d = half_at(sb, 208);
+        let mut q = [0i8; 256];
+        for half in 0..2 {
+            let (ql, qh) = (&ql[64 * half..], &qh[32 * half..]);
+            let y = &mut q[128 * half..];
+            for l in 0..32 {
+                let v = |low: u8, shift: u32| (low | (((qh[l] >> shift) & 3) << 4)) as i8 - 32;
+                y[l] = v(ql[l] & 0x0F, 0);
+                y[l + 32] = v(ql[l + 32] & 0x0F, 2);
+                y[l + 64] = v(ql[l] >> 4, 4);
+                y[l + 96] = v(ql[l + 32] >> 4, 6);
+            }
+        }
+        for b in 0..8 {
+            let mut lo = [0i8; 32];
+            let mut hi = [0i8; 32];
+            lo[..16].copy_from_slice(&q[32 * b..32 * b + 16]);
+            hi[16..].copy_from_slice(&q[32 * b + 16..32 * b + 32]);
+            first.push(BlockQ8 {
+                d: d * sc[2 * b] as i8 as f32,
+                qs: lo,
+            });
+            second.push(BlockQ8 {
+                d: d * sc[2 * b + 1] as i8 as f32,
+                qs: hi,
+            });
+        }
+    }
+    (first, second)
+}
+
 /// The 6-bit scale and min of sub-block `j` of a Q4_K super-block (ggml's `get_scale_min_k4`).
 fn q4k_scale_min(j: usize, s: &[u8]) -> (u8, u8) {
     if j < 4 {
@@ -234,7 +302,79 @@ pub fn from_q4_k(bytes: &[u8]) -> Vec<BlockQ4> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::quantized::k_quants::{self, GgmlType};
     use proptest::prelude::*;
+
+    /// Our conversion and ggml's own dequantisation (candle's port) give the same values.
+    fn same_values<B: GgmlType>(bytes: &[u8], ours: Vec<f32>) {
+        let n = bytes.len() / std::mem::size_of::<B>();
+        assert_eq!(n * std::mem::size_of::<B>(), bytes.len());
+        let mut blocks: Vec<B> = Vec::with_capacity(n);
+        // SAFETY: ggml's blocks are plain bytes and half floats (every bit pattern is a value);
+        // the vector has room for `n` of them and is aligned for them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                blocks.as_mut_ptr() as *mut u8,
+                bytes.len(),
+            );
+            blocks.set_len(n);
+        }
+        let mut want = vec![0f32; ours.len()];
+        B::to_float(&blocks, &mut want);
+        for (i, (a, b)) in ours.iter().zip(&want).enumerate() {
+            assert!((a - b).abs() <= b.abs() * 1e-6, "value {i}: {a} vs {b}");
+        }
+    }
+
+    fn pseudo_random_bytes(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 33) as u8
+            })
+            .collect()
+    }
+
+    /// Overwrite the f16 scale at `at` of every `size`-byte block with a small normal value.
+    fn tame_scales(bytes: &mut [u8], size: usize, at: usize) {
+        for (i, b) in bytes.chunks_exact_mut(size).enumerate() {
+            let d = f16::from_f32(0.01 + i as f32 * 1e-4)
+                .to_bits()
+                .to_le_bytes();
+            b[at..at + 2].copy_from_slice(&d);
+        }
+    }
+
+    #[test]
+    fn q5_0_converts_exactly() {
+        let mut bytes = pseudo_random_bytes(22 * 8, 5);
+        tame_scales(&mut bytes, 22, 0);
+        let ours: Vec<f32> = from_q5_0(&bytes)
+            .iter()
+            .flat_map(|b| b.dequantize())
+            .collect();
+        same_values::<k_quants::BlockQ5_0>(&bytes, ours);
+    }
+
+    #[test]
+    fn q6_k_halves_sum_to_the_matrix() {
+        let mut bytes = pseudo_random_bytes(210 * 3, 6);
+        tame_scales(&mut bytes, 210, 208);
+        let (a, b) = from_q6_k_halves(&bytes);
+        let ours: Vec<f32> = a
+            .iter()
+            .zip(&b)
+            .flat_map(|(a, b)| {
+                let (x, y) = (a.dequantize(), b.dequantize());
+                (0..QK).map(move |i| x[i] + y[i])
+            })
+            .collect();
+        same_values::<k_quants::BlockQ6K>(&bytes, ours);
+    }
 
     proptest! {
         #[test]

@@ -22,12 +22,12 @@ use super::weights::LlamaWeights;
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
     /// Per (layer, KV head), at `layer · heads + head`: `len × head_dim` keys.
-    k: Vec<Vec<f32>>,
+    pub(super) k: Vec<Vec<f32>>,
     /// Values, as `k`.
-    v: Vec<Vec<f32>>,
+    pub(super) v: Vec<Vec<f32>>,
     /// KV heads per layer.
-    heads: usize,
-    len: usize,
+    pub(super) heads: usize,
+    pub(super) len: usize,
 }
 
 impl KvCache {
@@ -36,7 +36,7 @@ impl KvCache {
         Self::with_heads(layers, 1)
     }
 
-    fn with_heads(layers: usize, heads: usize) -> Self {
+    pub(super) fn with_heads(layers: usize, heads: usize) -> Self {
         Self {
             k: vec![Vec::new(); layers * heads],
             v: vec![Vec::new(); layers * heads],
@@ -111,19 +111,70 @@ pub(crate) struct Scratch {
 }
 
 /// `v` as a slice of `n` elements (new elements zero, old ones left as they are).
-fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+pub(super) fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
     v.resize(n, 0.0);
     &mut v[..n]
 }
 
+/// Where one sequence's tokens sit in a step.
 #[derive(Debug, Clone, Copy)]
-struct Span {
+pub(super) struct Span {
     /// First row of this sequence in the step's token matrix.
-    row: usize,
+    pub row: usize,
     /// Number of new tokens.
-    n: usize,
+    pub n: usize,
     /// Position of the first new token.
-    pos: usize,
+    pub pos: usize,
+}
+
+/// Check a step's sequences against a model (`layers` blocks of `kv_heads` KV heads, `context`
+/// positions, `vocab` tokens), lay out their KV caches and return where each one's tokens sit
+/// (into `spans`) and the step's total token count. The rules every architecture shares.
+pub(super) fn plan_step(
+    seqs: &mut [SeqStep<'_>],
+    spans: &mut Vec<Span>,
+    (layers, kv_heads, kv_dim): (usize, usize, usize),
+    context: usize,
+    vocab: usize,
+) -> Result<usize> {
+    spans.clear();
+    let mut total = 0;
+    for s in seqs.iter() {
+        if s.tokens.is_empty() {
+            return Err(Error::Inference("a sequence step has no tokens".into()));
+        }
+        let end = s.kv.len + s.tokens.len();
+        if end > context {
+            return Err(Error::ContextOverflow {
+                prompt_tokens: end,
+                max_tokens: 0,
+                context,
+            });
+        }
+        if let Some(&bad) = s.tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(Error::Inference(format!(
+                "token id {bad} outside the vocabulary"
+            )));
+        }
+        spans.push(Span {
+            row: total,
+            n: s.tokens.len(),
+            pos: s.kv.len,
+        });
+        total += s.tokens.len();
+    }
+    for s in seqs.iter_mut() {
+        if s.kv.heads != kv_heads || s.kv.k.len() != layers * kv_heads {
+            if !s.kv.is_empty() {
+                return Err(Error::Inference(
+                    "a KV cache filled by another model".into(),
+                ));
+            }
+            *s.kv = KvCache::with_heads(layers, kv_heads);
+        }
+        s.kv.reserve(s.tokens.len(), kv_dim);
+    }
+    Ok(total)
 }
 
 impl LlamaWeights {
@@ -162,44 +213,9 @@ impl LlamaWeights {
             acts,
             spans,
         } = scratch;
-        spans.clear();
-        let mut total = 0;
-        for s in seqs.iter() {
-            if s.tokens.is_empty() {
-                return Err(Error::Inference("a sequence step has no tokens".into()));
-            }
-            let end = s.kv.len + s.tokens.len();
-            if end > c.context {
-                return Err(Error::ContextOverflow {
-                    prompt_tokens: end,
-                    max_tokens: 0,
-                    context: c.context,
-                });
-            }
-            if let Some(&bad) = s.tokens.iter().find(|&&t| t as usize >= c.vocab) {
-                return Err(Error::Inference(format!(
-                    "token id {bad} outside the vocabulary"
-                )));
-            }
-            spans.push(Span {
-                row: total,
-                n: s.tokens.len(),
-                pos: s.kv.len,
-            });
-            total += s.tokens.len();
-        }
+        let shape = (c.layers, c.kv_heads, kv_dim);
+        let total = plan_step(seqs, spans, shape, c.context, c.vocab)?;
         let spans: &[Span] = spans;
-        for s in seqs.iter_mut() {
-            if s.kv.heads != c.kv_heads || s.kv.k.len() != c.layers * c.kv_heads {
-                if !s.kv.is_empty() {
-                    return Err(Error::Inference(
-                        "a KV cache filled by another model".into(),
-                    ));
-                }
-                *s.kv = KvCache::with_heads(c.layers, c.kv_heads);
-            }
-            s.kv.reserve(s.tokens.len(), kv_dim);
-        }
 
         // Residual stream: one row per token.
         let x = sized(x, total * dim);
@@ -348,7 +364,13 @@ thread_local! {
 
 /// `f(a_row, b_row)` for every row of `a` (`wa` wide) and `b` (`wb` wide), the rows spread
 /// over the pool when there are several (each row's result is the same either way).
-fn for_rows(a: &mut [f32], wa: usize, b: &[f32], wb: usize, f: impl Fn(&mut [f32], &[f32]) + Sync) {
+pub(super) fn for_rows(
+    a: &mut [f32],
+    wa: usize,
+    b: &[f32],
+    wb: usize,
+    f: impl Fn(&mut [f32], &[f32]) + Sync,
+) {
     if a.len() > wa {
         let rows = a.par_chunks_exact_mut(wa).zip(b.par_chunks_exact(wb));
         rows.for_each(|(x, y)| f(x, y));

@@ -35,6 +35,15 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
+/// [`rms_norm`] in place: `x = x / rms(x) · w` (the same operations, so the same bits).
+pub fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+    let ss = dot(x, x);
+    let inv = 1.0 / (ss / x.len() as f32 + eps).sqrt();
+    for (v, &g) in x.iter_mut().zip(w) {
+        *v = *v * inv * g;
+    }
+}
+
 /// `e^x` to within ~2 ulp for |x| < 87 (Cephes' polynomial), branch-free so loops over it
 /// vectorise; saturates outside the `f32` range.
 #[inline(always)]
@@ -85,6 +94,43 @@ unsafe fn silu_mul_avx2(out: &mut [f32], gate: &[f32], up: &[f32]) {
 fn silu_mul_any(out: &mut [f32], gate: &[f32], up: &[f32]) {
     for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
         *o = silu(g) * u;
+    }
+}
+
+/// GELU, tanh approximation (`gelu_pytorch_tanh`, ggml's `gelu`):
+/// `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`, with `tanh(y) = 1 − 2/(e^{2y} + 1)` on
+/// [`exp`].
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const COEF: f32 = 0.044_715;
+    let y = SQRT_2_OVER_PI * x * (1.0 + COEF * x * x);
+    let tanh = 1.0 - 2.0 / (exp(2.0 * y) + 1.0);
+    0.5 * x * (1.0 + tanh)
+}
+
+/// `out[i] = gelu(gate[i]) · up[i]` (GeGLU); with AVX2 eight at a time (the same operations, so
+/// the same bits).
+pub fn gelu_mul(isa: crate::quant::Isa, out: &mut [f32], gate: &[f32], up: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa != crate::quant::Isa::Portable {
+        // SAFETY: `Isa` names a SIMD set only when the CPU has AVX2 and FMA.
+        return unsafe { gelu_mul_avx2(out, gate, up) };
+    }
+    let _ = isa;
+    gelu_mul_any(out, gate, up)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gelu_mul_avx2(out: &mut [f32], gate: &[f32], up: &[f32]) {
+    gelu_mul_any(out, gate, up)
+}
+
+#[inline(always)]
+fn gelu_mul_any(out: &mut [f32], gate: &[f32], up: &[f32]) {
+    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+        *o = gelu(g) * u;
     }
 }
 
@@ -142,6 +188,18 @@ impl Rope {
         Self { half, cos, sin }
     }
 
+    /// Rotate the pairs `(x[i], x[i + d/2])` of one head (the "NeoX" convention, Gemma's).
+    pub fn apply_halves(&self, head: &mut [f32], pos: usize) {
+        let c = &self.cos[pos * self.half..(pos + 1) * self.half];
+        let s = &self.sin[pos * self.half..(pos + 1) * self.half];
+        let (lo, hi) = head.split_at_mut(self.half);
+        for i in 0..self.half {
+            let (a, b) = (lo[i], hi[i]);
+            lo[i] = a * c[i] - b * s[i];
+            hi[i] = a * s[i] + b * c[i];
+        }
+    }
+
     /// Rotate consecutive pairs `(x[2i], x[2i+1])` of one head (GGUF's llama convention).
     pub fn apply(&self, head: &mut [f32], pos: usize) {
         let c = &self.cos[pos * self.half..(pos + 1) * self.half];
@@ -189,6 +247,39 @@ mod tests {
                 .zip(&want)
                 .all(|(a, b)| a.to_bits() == b.to_bits()));
         }
+    }
+
+    #[test]
+    fn gelu_is_close_to_the_erf_form_and_the_same_on_every_instruction_set() {
+        for (x, want) in [
+            (0.0f32, 0.0f32),
+            (1.0, 0.841_192),
+            (-1.0, -0.158_808),
+            (3.0, 2.996_363),
+        ] {
+            assert!((gelu(x) - want).abs() < 1e-4, "gelu({x}) = {}", gelu(x));
+        }
+        let g: Vec<f32> = (0..67).map(|i| (i as f32 - 33.0) * 0.37).collect();
+        let u: Vec<f32> = (0..67).map(|i| 1.0 - i as f32 * 0.01).collect();
+        let want: Vec<f32> = g.iter().zip(&u).map(|(&g, &u)| gelu(g) * u).collect();
+        for isa in crate::quant::Isa::supported() {
+            let mut out = vec![0f32; 67];
+            gelu_mul(isa, &mut out, &g, &u);
+            assert!(out
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+
+    #[test]
+    fn rope_halves_rotates_the_two_halves_together() {
+        let r = Rope::new(4, 10000.0, 2);
+        let mut h = [1.0, 0.0, 0.0, 0.0];
+        r.apply_halves(&mut h, 1);
+        // pair (x0, x2) turns by 1 radian
+        assert!((h[0] - 1f32.cos()).abs() < 1e-6 && (h[2] - 1f32.sin()).abs() < 1e-6);
+        assert_eq!(h[1], 0.0);
     }
 
     #[test]

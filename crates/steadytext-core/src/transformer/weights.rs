@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::llama::{read_header, supported_architecture};
 use crate::quant::{blocks, Isa, QData, QMatrix};
 
+use super::linear::Linear;
 use super::math::Rope;
 
 /// Hyper-parameters of a llama model, from GGUF metadata.
@@ -81,7 +82,7 @@ pub struct LlamaWeights {
 /// Upper bound on the context we prepare rotary tables and KV caches for.
 pub const MAX_CONTEXT: usize = 4096;
 
-fn md_u32(ct: &Content, key: &str, path: &Path) -> Result<usize> {
+pub(super) fn md_u32(ct: &Content, key: &str, path: &Path) -> Result<usize> {
     ct.metadata
         .get(key)
         .and_then(|v| v.to_u32().ok())
@@ -92,7 +93,7 @@ fn md_u32(ct: &Content, key: &str, path: &Path) -> Result<usize> {
         })
 }
 
-fn md_f32(ct: &Content, key: &str) -> Option<f32> {
+pub(super) fn md_f32(ct: &Content, key: &str) -> Option<f32> {
     ct.metadata.get(key).and_then(|v| v.to_f32().ok())
 }
 
@@ -145,9 +146,9 @@ impl LlamaConfig {
 
 /// Reads tensors of one GGUF file. Every read opens its own handle, so matrices load and
 /// repack in parallel without holding the whole file in memory.
-struct TensorReader<'a> {
-    ct: &'a Content,
-    path: &'a Path,
+pub(super) struct TensorReader<'a> {
+    pub ct: &'a Content,
+    pub path: &'a Path,
 }
 
 /// One tensor's bytes as stored in the file.
@@ -158,7 +159,7 @@ struct RawTensor {
 }
 
 impl TensorReader<'_> {
-    fn err(&self, reason: String) -> Error {
+    pub(super) fn err(&self, reason: String) -> Error {
         Error::ModelLoad {
             path: self.path.to_path_buf(),
             reason,
@@ -193,7 +194,7 @@ impl TensorReader<'_> {
             .map_err(|e| self.err(format!("{name}: {e}")))
     }
 
-    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+    pub(super) fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
         let raw = self.raw(name)?;
         if raw.dims.iter().product::<usize>() != len {
             return Err(self.err(format!("{name}: shape {:?}, expected {len}", raw.dims)));
@@ -209,7 +210,12 @@ impl TensorReader<'_> {
     }
 
     /// A `rows × cols` matrix, and its name when it was converted lossily.
-    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<(QMatrix, Option<String>)> {
+    pub(super) fn matrix(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(QMatrix, Option<String>)> {
         let raw = self.raw(name)?;
         if raw.dims != [rows, cols] {
             return Err(self.err(format!(
@@ -235,6 +241,49 @@ impl TensorReader<'_> {
                     .map(|m| (m, Some(lossy)))
                     .ok_or_else(|| self.err(format!("{name}: cols {cols} not a multiple of 32")))
             }
+        }
+    }
+}
+
+impl TensorReader<'_> {
+    /// A `rows × cols` projection on the native kernels, and its name when it was converted
+    /// lossily: Q5_0 becomes eight-bit blocks and Q6_K the sum of two eight-bit matrices, both
+    /// exactly; the formats of [`Self::matrix`] as there.
+    pub(super) fn linear(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(Linear, Option<String>)> {
+        let info = self
+            .ct
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| self.err(format!("missing tensor {name}")))?;
+        let exact = |data: QData| {
+            QMatrix::new(rows, cols, data)
+                .ok_or_else(|| self.err(format!("{name}: bad block count")))
+        };
+        match info.ggml_dtype {
+            GgmlDType::Q5_0 | GgmlDType::Q6K => {
+                let raw = self.raw(name)?;
+                if raw.dims != [rows, cols] {
+                    return Err(self.err(format!(
+                        "{name}: shape {:?}, expected [{rows}, {cols}]",
+                        raw.dims
+                    )));
+                }
+                let linear = if raw.dtype == GgmlDType::Q5_0 {
+                    Linear::one(exact(QData::Q8(blocks::from_q5_0(&raw.bytes)))?)
+                } else {
+                    let (a, b) = blocks::from_q6_k_halves(&raw.bytes);
+                    Linear::sum_of(exact(QData::Q8(a))?, exact(QData::Q8(b))?)
+                };
+                Ok((linear, None))
+            }
+            _ => self
+                .matrix(name, rows, cols)
+                .map(|(m, lossy)| (Linear::one(m), lossy)),
         }
     }
 }
