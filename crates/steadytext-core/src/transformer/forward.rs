@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::quant::{matmul, Activations};
+use crate::quant::{matmul, Activations, Isa, QMatrix};
 
 use super::attention::{attend, Group};
 use super::math::{rms_norm, silu_mul};
@@ -259,7 +259,14 @@ impl LlamaWeights {
                     }
                 }
             }
-            self.attention(l, seqs, spans, qkv, attn);
+            let shape = AttnShape {
+                heads: c.heads,
+                kv_heads: c.kv_heads,
+                head_dim: hd,
+                q_dim: dim,
+                kv_dim,
+            };
+            step_attention(isa, l, shape, None, seqs, spans, qkv, attn);
             acts.quantize(attn, dim);
             matmul(isa, &[&layer.o], acts, proj, dim);
             add_then_norm(x, Some(proj), Some((&layer.ffn_norm, c.eps)), dim, xn);
@@ -282,79 +289,126 @@ impl LlamaWeights {
         }
 
         // Logits for the last token of each sequence that wants them.
-        let wanted: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].logits).collect();
-        let n = wanted.len();
-        let last = sized(last, n * dim);
-        for (i, span) in wanted.iter().map(|&s| spans[s]).enumerate() {
-            let r = span.row + span.n - 1;
-            rms_norm(
-                &x[r * dim..(r + 1) * dim],
-                &self.out_norm,
-                c.eps,
-                &mut last[i * dim..(i + 1) * dim],
-            );
-        }
-        acts.quantize(last, dim);
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        let logits = sized(logits, n * c.vocab);
-        if n > 0 {
-            matmul(isa, &[head], acts, logits, c.vocab);
-        }
-        let mut rows = logits.chunks_exact(c.vocab);
-        Ok((0..seqs.len())
-            .map(|i| {
-                if seqs[i].logits {
-                    rows.next().map(<[f32]>::to_vec).unwrap_or_default()
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect())
+        let out = (&self.out_norm[..], c.eps, head);
+        Ok(step_logits(
+            isa,
+            seqs,
+            spans,
+            x,
+            dim,
+            out,
+            (acts, last, logits),
+        ))
     }
+}
 
-    /// Causal grouped-query attention of every new token of every sequence, into `out`
-    /// (`tokens × dim`), one parallel task per (token, KV head).
-    fn attention(
-        &self,
-        layer: usize,
-        seqs: &[SeqStep<'_>],
-        spans: &[Span],
-        qkv: &[f32],
-        out: &mut [f32],
-    ) {
-        let c = &self.config;
-        let (dim, kv_dim, hd) = (c.dim, c.kv_dim(), c.head_dim);
-        let qkv_w = dim + 2 * kv_dim;
-        let group = c.heads / c.kv_heads;
-        let scale = 1.0 / (hd as f32).sqrt();
-        // (sequence index, token index within the step) of every token row.
-        let rows: Vec<(usize, usize)> = spans
-            .iter()
-            .enumerate()
-            .flat_map(|(s, sp)| (0..sp.n).map(move |i| (s, i)))
-            .collect();
-        // One task per (token, KV head): the query heads sharing it, which are consecutive.
-        let width = group * hd;
-        out.par_chunks_exact_mut(width)
-            .enumerate()
-            .for_each(|(task, o)| {
-                let (row, kvh) = (task / c.kv_heads, task % c.kv_heads);
-                let (s, i) = rows[row];
-                let span = spans[s];
-                let q0 = row * qkv_w + kvh * width;
-                let heads = Group {
-                    q: &qkv[q0..q0 + width],
-                    head_dim: hd,
-                    keys: &seqs[s].kv.k[layer * c.kv_heads + kvh],
-                    values: &seqs[s].kv.v[layer * c.kv_heads + kvh],
-                    stride: hd,
-                    offset: 0,
-                    upto: span.pos + i + 1,
-                    scale,
-                };
-                SCORES.with_borrow_mut(|scores| attend(self.isa, heads, scores, o));
-            });
+/// The attention shape of a model: query heads, KV heads, head width, and where q, k and v sit
+/// in a row of the step's `qkv` matrix (`q_dim` query values, then `kv_dim` keys and values).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AttnShape {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub q_dim: usize,
+    pub kv_dim: usize,
+}
+
+/// Causal grouped-query attention of every new token of every sequence in layer `layer`, over
+/// the last `window` positions when given (else all), into `out` (`tokens × q_dim`), one
+/// parallel task per (token, KV head). The one attention schedule of every architecture.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn step_attention(
+    isa: Isa,
+    layer: usize,
+    shape: AttnShape,
+    window: Option<usize>,
+    seqs: &[SeqStep<'_>],
+    spans: &[Span],
+    qkv: &[f32],
+    out: &mut [f32],
+) {
+    let AttnShape {
+        heads,
+        kv_heads,
+        head_dim: hd,
+        q_dim,
+        kv_dim,
+    } = shape;
+    let qkv_w = q_dim + 2 * kv_dim;
+    let group = heads / kv_heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    // (sequence index, token index within the step) of every token row.
+    let rows: Vec<(usize, usize)> = spans
+        .iter()
+        .enumerate()
+        .flat_map(|(s, sp)| (0..sp.n).map(move |i| (s, i)))
+        .collect();
+    // One task per (token, KV head): the query heads sharing it, which are consecutive.
+    let width = group * hd;
+    out.par_chunks_exact_mut(width)
+        .enumerate()
+        .for_each(|(task, o)| {
+            let (row, kvh) = (task / kv_heads, task % kv_heads);
+            let (s, i) = rows[row];
+            let upto = spans[s].pos + i + 1;
+            let from = window.map_or(0, |w| upto.saturating_sub(w));
+            let q0 = row * qkv_w + kvh * width;
+            let cache = layer * kv_heads + kvh;
+            let heads = Group {
+                q: &qkv[q0..q0 + width],
+                head_dim: hd,
+                keys: &seqs[s].kv.k[cache][from * hd..],
+                values: &seqs[s].kv.v[cache][from * hd..],
+                stride: hd,
+                offset: 0,
+                upto: upto - from,
+                scale,
+            };
+            SCORES.with_borrow_mut(|scores| attend(isa, heads, scores, o));
+        });
+}
+
+/// The logits after the last token of each sequence that wants them ([`SeqStep::logits`]; an
+/// empty vector for the others): that token's residual row normalised with `out = (norm, eps,
+/// head)`, times the output head. `bufs` are the step's work buffers.
+pub(super) fn step_logits(
+    isa: Isa,
+    seqs: &[SeqStep<'_>],
+    spans: &[Span],
+    x: &[f32],
+    dim: usize,
+    (norm, eps, head): (&[f32], f32, &QMatrix),
+    (acts, last, logits): (&mut Activations, &mut Vec<f32>, &mut Vec<f32>),
+) -> Vec<Vec<f32>> {
+    let vocab = head.rows();
+    let wanted: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].logits).collect();
+    let n = wanted.len();
+    let last = sized(last, n * dim);
+    for (i, span) in wanted.iter().map(|&s| spans[s]).enumerate() {
+        let r = span.row + span.n - 1;
+        rms_norm(
+            &x[r * dim..(r + 1) * dim],
+            norm,
+            eps,
+            &mut last[i * dim..(i + 1) * dim],
+        );
     }
+    acts.quantize(last, dim);
+    let logits = sized(logits, n * vocab);
+    if n > 0 {
+        matmul(isa, &[head], acts, logits, vocab);
+    }
+    let mut rows = logits.chunks_exact(vocab);
+    (0..seqs.len())
+        .map(|i| {
+            if seqs[i].logits {
+                rows.next().map(<[f32]>::to_vec).unwrap_or_default()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect()
 }
 
 thread_local! {

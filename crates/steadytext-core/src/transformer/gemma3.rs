@@ -23,10 +23,11 @@ use candle_core::quantized::gguf_file::Content;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::quant::{matmul, Activations, Isa, QMatrix};
+use crate::quant::{Activations, Isa, QMatrix};
 
-use super::attention::{attend, Group};
-use super::forward::{for_rows, plan_step, sized, SeqStep, Span};
+use super::forward::{
+    for_rows, plan_step, sized, step_attention, step_logits, AttnShape, SeqStep, Span,
+};
 use super::linear::{project, Linear};
 use super::math::{gelu_mul, rms_norm, rms_norm_in_place, Rope};
 use super::weights::{md_f32, md_u32, TensorReader, MAX_CONTEXT};
@@ -372,7 +373,14 @@ impl Gemma3Weights {
                 }
             }
             let window = c.is_local(l).then_some(c.sliding_window);
-            self.attention(l, window, seqs, spans, qkv, attn);
+            let shape = AttnShape {
+                heads: c.heads,
+                kv_heads: c.kv_heads,
+                head_dim: hd,
+                q_dim,
+                kv_dim,
+            };
+            step_attention(isa, l, shape, window, seqs, spans, qkv, attn);
             acts.quantize(attn, q_dim);
             project(isa, &[&layer.o], acts, proj, dim, wide);
             norm_add_norm(
@@ -403,80 +411,17 @@ impl Gemma3Weights {
         }
 
         // Logits for the last token of each sequence that wants them (tied head).
-        let wanted: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].logits).collect();
-        let n = wanted.len();
-        let last = sized(last, n * dim);
-        for (i, span) in wanted.iter().map(|&s| spans[s]).enumerate() {
-            let r = span.row + span.n - 1;
-            let out = &mut last[i * dim..(i + 1) * dim];
-            rms_norm(&x[r * dim..(r + 1) * dim], &self.out_norm, c.eps, out);
-        }
-        acts.quantize(last, dim);
-        let logits = sized(logits, n * c.vocab);
-        if n > 0 {
-            matmul(isa, &[&self.embed], acts, logits, c.vocab);
-        }
-        let mut rows = logits.chunks_exact(c.vocab);
-        Ok((0..seqs.len())
-            .map(|i| {
-                if seqs[i].logits {
-                    rows.next().map(<[f32]>::to_vec).unwrap_or_default()
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect())
+        let out = (&self.out_norm[..], c.eps, &self.embed);
+        Ok(step_logits(
+            isa,
+            seqs,
+            spans,
+            x,
+            dim,
+            out,
+            (acts, last, logits),
+        ))
     }
-
-    /// Causal attention of every new token, over the last `window` positions when given, into
-    /// `out` (`tokens × q_dim`), one parallel task per (token, KV head).
-    fn attention(
-        &self,
-        layer: usize,
-        window: Option<usize>,
-        seqs: &[SeqStep<'_>],
-        spans: &[Span],
-        qkv: &[f32],
-        out: &mut [f32],
-    ) {
-        let c = &self.config;
-        let (q_dim, kv_dim, hd) = (c.q_dim(), c.kv_dim(), c.head_dim);
-        let qkv_w = q_dim + 2 * kv_dim;
-        let group = c.heads / c.kv_heads;
-        let scale = 1.0 / (hd as f32).sqrt();
-        let rows: Vec<(usize, usize)> = spans
-            .iter()
-            .enumerate()
-            .flat_map(|(s, sp)| (0..sp.n).map(move |i| (s, i)))
-            .collect();
-        let width = group * hd;
-        out.par_chunks_exact_mut(width)
-            .enumerate()
-            .for_each(|(task, o)| {
-                let (row, kvh) = (task / c.kv_heads, task % c.kv_heads);
-                let (s, i) = rows[row];
-                let upto = spans[s].pos + i + 1;
-                let from = window.map_or(0, |w| upto.saturating_sub(w));
-                let q0 = row * qkv_w + kvh * width;
-                let cache = layer * c.kv_heads + kvh;
-                let heads = Group {
-                    q: &qkv[q0..q0 + width],
-                    head_dim: hd,
-                    keys: &seqs[s].kv.k[cache][from * hd..],
-                    values: &seqs[s].kv.v[cache][from * hd..],
-                    stride: hd,
-                    offset: 0,
-                    upto: upto - from,
-                    scale,
-                };
-                SCORES.with_borrow_mut(|scores| attend(self.isa, heads, scores, o));
-            });
-    }
-}
-
-thread_local! {
-    /// Attention scores of the (token, KV head) a thread is working on, kept between tasks.
-    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `out = rms_norm(x)` row by row (rows spread over the pool when there are several).
