@@ -128,6 +128,7 @@ impl Table {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let explore = args.iter().any(|a| a == "--explore");
+    let labels_only = args.iter().any(|a| a == "--labels-only");
     let write_default = args
         .iter()
         .position(|a| a == "--write-default")
@@ -249,22 +250,45 @@ async fn main() -> Result<()> {
 
         if let Some(path) = &write_default {
             // The built-in calibration: 40 word scores, class-balanced logistic regression,
-            // fitted on the home domain's train split only.
-            let (x, y) = split(home, true, &all40);
-            let fit = |x: &[Vec<f64>], y: &[usize]| fit_linear(x, y, 10.0);
+            // fitted on the home domain's train split only. With `--labels-only`: the 3 label
+            // scores, logistic regression (what transfers best on Gemma 3 270M; README).
+            type Map<'a> = &'a dyn Fn(&[f64]) -> Vec<f64>;
+            let (map, words, balance, how): (Map<'_>, &[&str], f64, &str) = if labels_only {
+                (&raw, &FEATURE_WORDS[..3], 1.0, " --labels-only")
+            } else {
+                (&all40, &FEATURE_WORDS[..], 10.0, "")
+            };
+            let (x, y) = split(home, true, map);
+            let fit = |x: &[Vec<f64>], y: &[usize]| fit_linear(x, y, balance);
             let cv = cross_validate(&x, &y, 5, fit);
+            let model = engine
+                .backend()
+                .identity()
+                .split('/')
+                .take(3)
+                .collect::<Vec<_>>();
             let c = Calibration {
                 format: sentiment_model::CALIBRATION_FORMAT,
                 prompt: sentiment_model::SENTIMENT_PROMPT_VERSION.into(),
-                features: FEATURE_WORDS.iter().map(|w| w.to_string()).collect(),
+                features: words.iter().map(|w| w.to_string()).collect(),
                 content_free: false,
                 linear: fit(&x, &y),
                 provenance: Provenance {
-                    fitted_on: format!(
-                        "vaderSentiment 3.3.2 Amazon review sentences (scripts/fetch-eval-data), \
-                         train split, {} rows; examples/sentiment_eval.rs --write-default",
-                        x.len()
-                    ),
+                    fitted_on: if labels_only {
+                        format!(
+                            "vaderSentiment 3.3.2 Amazon review sentences (scripts/fetch-eval-data), \
+                             train split, {} rows, scored by {}; examples/sentiment_eval.rs \
+                             --write-default{how}",
+                            x.len(),
+                            model.join("/")
+                        )
+                    } else {
+                        format!(
+                            "vaderSentiment 3.3.2 Amazon review sentences (scripts/fetch-eval-data), \
+                             train split, {} rows; examples/sentiment_eval.rs --write-default",
+                            x.len()
+                        )
+                    },
                     examples: x.len(),
                     cross_validated: Some(cv),
                 },

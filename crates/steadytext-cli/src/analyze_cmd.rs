@@ -88,7 +88,7 @@ pub async fn run(cli: &Cli, cmd: &AnalyzeCommand) -> Result<()> {
     let engine = engine(cli, &store, true)?;
     let progress = BarProgress::new(args.quiet || args.json);
     let intel = Arc::new(
-        Intelligence::new(store, engine)
+        crate::db::intelligence(cli, store, engine)?
             .with_concurrency(args.concurrency)
             .with_progress(progress.clone()),
     );

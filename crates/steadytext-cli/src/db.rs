@@ -171,6 +171,17 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<Store> {
     Ok(store)
 }
 
+/// [`Intelligence`] over `engine`, with review sentiment on `--sentiment-model` when given
+/// (sharing `engine`'s cache tiers).
+pub(crate) fn intelligence(cli: &Cli, store: Store, engine: Engine) -> Result<Intelligence> {
+    let classifier = cli.classifier(engine.cache().clone())?;
+    let intel = Intelligence::new(store, engine);
+    Ok(match classifier {
+        Some((e, s)) => intel.with_classifier(e, s),
+        None => intel,
+    })
+}
+
 /// The CLI's engine (model and cache options as every command), plus the database cache tier.
 pub(crate) fn engine(cli: &Cli, store: &Store, pg_cache: bool) -> Result<Engine> {
     let builder = cli.engine_builder();
@@ -244,7 +255,7 @@ pub async fn worker(cli: &Cli, args: &WorkerArgs) -> Result<()> {
     };
     let store = connect(&args.db, bulk_pool_size(concurrency) + concurrency as u32).await?;
     let engine = engine(cli, &store, !args.no_pg_cache)?;
-    let mut intel = Intelligence::new(store.clone(), engine);
+    let mut intel = intelligence(cli, store.clone(), engine)?;
     if let Some(model) = pinned {
         eprintln!("review sentiment: calibration {}", model.calibration_id());
         intel = intel.with_sentiment(model);
@@ -292,7 +303,7 @@ async fn drain(cli: &Cli, args: &DrainArgs) -> Result<()> {
     let engine = engine(cli, &store, !args.no_pg_cache)?;
     let progress = BarProgress::new(args.quiet);
     let intel = Arc::new(
-        Intelligence::new(store, engine)
+        intelligence(cli, store, engine)?
             .with_concurrency(args.concurrency)
             .with_progress(progress.clone()),
     );
@@ -316,7 +327,7 @@ pub async fn demo(cli: &Cli, db: &DbArgs, args: &DemoArgs) -> Result<()> {
     let engine = engine(cli, &store, true)?;
     let progress = BarProgress::new(args.quiet);
     let intel = Arc::new(
-        Intelligence::new(store.clone(), engine)
+        intelligence(cli, store.clone(), engine)?
             .with_concurrency(args.concurrency)
             .with_progress(progress.clone()),
     );

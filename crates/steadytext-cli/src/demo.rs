@@ -40,7 +40,11 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
         return crate::db::demo(cli, &db, args).await;
     }
     let engine = cli.engine_builder().lazy(true).build()?;
-    let analyst = Analyst::new(&engine);
+    let classifier = cli.classifier(engine.cache().clone())?;
+    let analyst = match &classifier {
+        Some((e, s)) => Analyst::new(&engine).with_classifier(e, s.clone()),
+        None => Analyst::new(&engine),
+    };
     let now = chrono::Utc::now();
     eprintln!(
         "running the seed scenario (3 customers, 3 reviews, 2 tickets) on {}...",

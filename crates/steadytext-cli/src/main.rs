@@ -30,6 +30,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "STEADYTEXT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
 
+    /// Classify review sentiment on this model (a name such as `gemma3-270m`, or a GGUF path),
+    /// in-process, with the calibration that ships for it; every other analysis stays on
+    /// --model. Default: sentiment on --model too.
+    #[arg(long, global = true, env = "STEADYTEXT_SENTIMENT_MODEL")]
+    pub sentiment_model: Option<PathBuf>,
+
     #[command(flatten)]
     pub backend: backend_args::BackendArgs,
 
@@ -95,6 +101,41 @@ impl Cli {
             b = b.cache_dir(d);
         }
         self.backend.apply(b)
+    }
+
+    /// The engine and calibration of `--sentiment-model`, if given: the model in this
+    /// process, over `cache` (the result cache of the command's main engine).
+    pub fn classifier(
+        &self,
+        cache: std::sync::Arc<steadytext_core::Cache>,
+    ) -> anyhow::Result<Option<(steadytext_core::Engine, steadytext_schema::SentimentModel)>> {
+        let Some(model) = &self.sentiment_model else {
+            return Ok(None);
+        };
+        let backend = steadytext_core::Engine::builder()
+            .model_path(model)
+            .lazy(true)
+            .build_shared_backend()?;
+        let engine = steadytext_core::Engine::with_shared_cache(backend, cache);
+        let identity = engine.backend().identity().to_string();
+        let sentiment =
+            steadytext_schema::SentimentModel::shipped_for(&identity).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no sentiment calibration ships for {} ({identity}); models with one: {}",
+                    model.display(),
+                    steadytext_schema::sentiment_model::SHIPPED_CALIBRATIONS
+                        .iter()
+                        .map(|(_, name, _)| *name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+        eprintln!(
+            "review sentiment on {} (calibration {})",
+            model.display(),
+            sentiment.calibration_id()
+        );
+        Ok(Some((engine, sentiment)))
     }
 }
 

@@ -403,7 +403,11 @@ pub async fn run(cli: &Cli, cmd: &ReviewsCommand) -> Result<ExitCode> {
     let opts = steadytext_core::GenerateOptions::default()
         .seed(args.seed)
         .use_cache(!args.no_cache);
+    let classifier = cli.classifier(engine.cache().clone())?;
     let mut analyst = Analyst::new(&engine).with_options(opts);
+    if let Some((e, s)) = &classifier {
+        analyst = analyst.with_classifier(e, s.clone());
+    }
     if let Some(sentiment) = sentiment {
         analyst = analyst.with_sentiment(sentiment);
     }

@@ -16,6 +16,7 @@ fn steadytext(cache: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&
     cmd.args(args)
         .env("STEADYTEXT_CACHE_DIR", cache)
         .env_remove("STEADYTEXT_MODEL")
+        .env_remove("STEADYTEXT_SENTIMENT_MODEL")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -688,4 +689,78 @@ fn calibrate_writes_a_calibration_that_reviews_analyze_applies_by_identity() {
     assert_eq!(code(&o), Some(1), "{err}");
     assert!(err.contains("not a sentiment calibration"), "{err}");
     assert!(!out.exists());
+}
+
+#[test]
+fn reviews_analyze_classifies_sentiment_on_the_sentiment_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\": 1, \"text\": \"Broke after one week, support never answered. Very disappointed.\"}\n\
+         {\"id\": 2, \"text\": \"Love it: the quality is outstanding and it arrived early.\"}\n",
+    )
+    .unwrap();
+    let gemma_cal = steadytext_schema::SentimentModel::shipped_for(&format!(
+        "gguf/gemma3/{}",
+        steadytext_schema::sentiment_model::SHIPPED_CALIBRATIONS[1].0
+    ))
+    .unwrap();
+    let run = |extra: &[&str], out: &str| {
+        let output = dir.path().join(out);
+        let mut args = vec![
+            "reviews",
+            "analyze",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = steadytext(dir.path(), &args, &[], None);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(code(&o), Some(0), "{err}");
+        let rows: Vec<serde_json::Value> = std::fs::read_to_string(&output)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (rows, err)
+    };
+    let (split, err) = run(&["--sentiment-model", "gemma3-270m"], "split.jsonl");
+    assert!(err.contains(gemma_cal.calibration_id()), "{err}");
+    let (alone, _) = run(&[], "alone.jsonl");
+    let labels: Vec<&str> = split
+        .iter()
+        .map(|r| r["sentiment"].as_str().unwrap())
+        .collect();
+    assert!(
+        labels[0].ends_with("negative") && labels[1].ends_with("positive"),
+        "{split:?}"
+    );
+    for (s, a) in split.iter().zip(&alone) {
+        assert_eq!(s["calibration"], gemma_cal.calibration_id(), "{s}");
+        assert_ne!(s["calibration"], a["calibration"]);
+        assert_eq!(s["themes"], a["themes"], "themes come from the main model");
+    }
+
+    // A sentiment model that is not there is an error naming it, before any work.
+    let o = steadytext(
+        dir.path(),
+        &[
+            "reviews",
+            "analyze",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            dir.path().join("none.jsonl").to_str().unwrap(),
+            "--sentiment-model",
+            "/nonexistent/model.gguf",
+        ],
+        &[],
+        None,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(code(&o), Some(0));
+    assert!(err.contains("/nonexistent/model.gguf"), "{err}");
 }

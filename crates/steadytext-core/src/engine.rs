@@ -69,6 +69,17 @@ impl Engine {
         }
     }
 
+    /// An engine over `backend` that shares `cache` with other engines (e.g. one per model
+    /// for a model per task). Every key carries its backend's identity, so engines of
+    /// different models never read each other's entries.
+    pub fn with_shared_cache(backend: Arc<dyn Backend>, cache: Arc<Cache>) -> Self {
+        Self {
+            backend,
+            cache,
+            validators: Arc::default(),
+        }
+    }
+
     /// The backend.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend

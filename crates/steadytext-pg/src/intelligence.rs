@@ -181,6 +181,9 @@ pub struct Intelligence {
     names: Arc<Mutex<Option<CachedNames>>>,
     /// A calibration set by the caller ([`Intelligence::with_sentiment`]): used always.
     pinned_sentiment: Option<SentimentModel>,
+    /// Another model's engine for review sentiment, with its calibration
+    /// ([`Intelligence::with_classifier`]).
+    classifier: Option<(Engine, SentimentModel)>,
     /// The database's active calibration, as last read (re-read when its id changes).
     active_sentiment: Arc<Mutex<Option<SentimentModel>>>,
 }
@@ -252,6 +255,7 @@ impl Intelligence {
             max_job_runtime: Some(DEFAULT_MAX_RUNTIME),
             playbooks: Arc::new(Playbooks::default()),
             pinned_sentiment: None,
+            classifier: None,
             active_sentiment: Arc::new(Mutex::new(None)),
         }
     }
@@ -263,13 +267,26 @@ impl Intelligence {
         self
     }
 
+    /// Classify review sentiment on another model's engine, read through `sentiment` (a
+    /// calibration fitted on that model, e.g. `SentimentModel::shipped_for` its identity);
+    /// the other analyses stay on [`Intelligence::engine`]. The database's active calibration
+    /// is then not used: it was fitted on the scores of the main model.
+    pub fn with_classifier(mut self, engine: Engine, sentiment: SentimentModel) -> Self {
+        self.classifier = Some((engine, sentiment));
+        self
+    }
+
     /// The sentiment classifier the next review analysis uses: the pinned one, else the
-    /// database's active calibration (one indexed lookup; parsed again only when its id
+    /// classifier model's ([`Intelligence::with_classifier`]), else the database's active
+    /// calibration (one indexed lookup; parsed again only when its id
     /// changed), else the built-in default. A stored calibration this version cannot apply
     /// (fitted for another prompt version) is skipped with a warning: the built-in one runs,
     /// and results record which.
     pub async fn sentiment_model(&self, conn: &mut PgConnection) -> Result<SentimentModel> {
         if let Some(m) = &self.pinned_sentiment {
+            return Ok(m.clone());
+        }
+        if let Some((_, m)) = &self.classifier {
             return Ok(m.clone());
         }
         let Some(id) = crate::calibrations::active_id(&mut *conn).await? else {
@@ -349,11 +366,19 @@ impl Intelligence {
 
     /// The identity of the model the analyses run on (recorded with every stored analysis).
     fn model_id(&self) -> String {
-        self.engine.backend().identity().to_string()
+        let main = self.engine.backend().identity();
+        match &self.classifier {
+            Some((e, _)) => format!("{main}; sentiment on {}", e.backend().identity()),
+            None => main.to_string(),
+        }
     }
 
     fn analyst(&self) -> Analyst<'_> {
-        Analyst::new(&self.engine).with_playbooks(self.playbooks.clone())
+        let analyst = Analyst::new(&self.engine).with_playbooks(self.playbooks.clone());
+        match &self.classifier {
+            Some((engine, sentiment)) => analyst.with_classifier(engine, sentiment.clone()),
+            None => analyst,
+        }
     }
 
     /// The analyst for a row owned by `owner` (if any): prompts redacted of the owner's names

@@ -452,3 +452,56 @@ async fn the_demo_and_the_database_analyse_the_seed_alike(pool: PgPool) {
         );
     }
 }
+
+/// Review sentiment on a second model (Gemma 3 270M, its shipped calibration), the rest on the
+/// default model: the stored analysis records both models and the classifier's calibration.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_classifier_model_classifies_review_sentiment_and_is_recorded(pool: PgPool) {
+    without_insight_refresh(&pool).await;
+    let _turn = model_turn().await;
+    let gemma = Engine::new(
+        Arc::new(
+            Engine::builder()
+                .model_path("gemma3-270m")
+                .build_backend()
+                .expect("Gemma 3 270M loads (run scripts/fetch-model gemma3-270m)"),
+        ) as Arc<dyn Backend>,
+        Cache::new(vec![Arc::new(MemoryStore::new(16 << 20))]),
+    );
+    let sentiment =
+        steadytext_schema::SentimentModel::shipped_for(gemma.backend().identity()).unwrap();
+    let intel = Intelligence::new(Store::from_pool(pool.clone()), engine())
+        .with_classifier(gemma.clone(), sentiment.clone());
+    exec(
+        &pool,
+        "INSERT INTO customers (email, segment) VALUES ('a@example.com', 'premium')",
+    )
+    .await;
+    exec(&pool, "INSERT INTO product_reviews (customer_id, product_id, rating, title, review_text) \
+         VALUES (1, 101, NULL, 'Very disappointed', 'Product broke after just one week of use. Customer support was unhelpful and refused to honor the warranty.')").await;
+    let a = intel.analyze_review(1).await.unwrap();
+    assert_eq!(a.calibration.as_deref(), Some(sentiment.calibration_id()));
+    assert!(
+        a.sentiment.polarity() == steadytext_schema::Polarity::Negative,
+        "{a:?}"
+    );
+    let (model, calibration): (String, Option<String>) = sqlx::query_as(
+        "SELECT model_id, calibration_id FROM steadytext_analyses WHERE subject_kind = 'review'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        model,
+        format!(
+            "{}; sentiment on {}",
+            engine().backend().identity(),
+            gemma.backend().identity()
+        )
+    );
+    assert_eq!(calibration.as_deref(), Some(sentiment.calibration_id()));
+    // The database's active calibration (fitted on the main model's scores) is not applied to
+    // the classifier's.
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(intel.sentiment_model(&mut conn).await.unwrap(), sentiment);
+}

@@ -157,6 +157,8 @@ pub type AnalysisResult<T> = std::result::Result<T, AnalysisError>;
 #[derive(Debug, Clone)]
 pub struct Analyst<'e> {
     engine: &'e Engine,
+    /// The engine sentiment is classified on, when it is not `engine` (a model per task).
+    classifier: Option<&'e Engine>,
     base: GenerateOptions,
     prompts: PromptBuilder,
     sentiment: SentimentModel,
@@ -227,6 +229,7 @@ impl<'e> Analyst<'e> {
     pub fn new(engine: &'e Engine) -> Self {
         Self {
             engine,
+            classifier: None,
             base: GenerateOptions::default().repeat_penalty(ANALYSIS_REPEAT_PENALTY),
             prompts: PromptBuilder::new(),
             sentiment: SentimentModel::default(),
@@ -278,6 +281,30 @@ impl<'e> Analyst<'e> {
     pub fn with_sentiment(mut self, sentiment: SentimentModel) -> Self {
         self.sentiment = sentiment;
         self
+    }
+
+    /// Classify sentiment (of reviews and of their themes' sentences) on another model's
+    /// engine, read through `sentiment`, a calibration fitted on *that* model's scores (e.g.
+    /// [`SentimentModel::shipped_for`] its backend identity). Every other analysis stays on
+    /// the analyst's own engine. Both engines' results are cached under their own model.
+    ///
+    /// ```no_run
+    /// # async fn demo(smollm2: &steadytext_core::Engine, gemma: &steadytext_core::Engine) {
+    /// use steadytext_schema::{Analyst, SentimentModel};
+    /// let sentiment = SentimentModel::shipped_for(gemma.backend().identity()).unwrap();
+    /// let analyst = Analyst::new(smollm2).with_classifier(gemma, sentiment);
+    /// # }
+    /// ```
+    pub fn with_classifier(mut self, engine: &'e Engine, sentiment: SentimentModel) -> Self {
+        self.classifier = Some(engine);
+        self.sentiment = sentiment;
+        self
+    }
+
+    /// The engine sentiment is classified on (the analyst's own unless
+    /// [`with_classifier`](Self::with_classifier) set another).
+    pub fn classifier_engine(&self) -> &Engine {
+        self.classifier.unwrap_or(self.engine)
     }
 
     /// The sentiment classifier in use.
@@ -415,7 +442,7 @@ impl<'e> Analyst<'e> {
         review: &ReviewInput<'_>,
     ) -> AnalysisResult<(ReviewSentiment, f64)> {
         self.sentiment
-            .classify(self.engine, &self.prompts, review, &self.base)
+            .classify(self.classifier_engine(), &self.prompts, review, &self.base)
             .await
     }
 
@@ -540,7 +567,7 @@ impl<'e> Analyst<'e> {
                         };
                         let (s, _) = self
                             .sentiment
-                            .classify(self.engine, &self.prompts, &input, &self.base)
+                            .classify(self.classifier_engine(), &self.prompts, &input, &self.base)
                             .await?;
                         s.polarity()
                     }

@@ -109,6 +109,29 @@ pub const FEATURE_WORDS: [&str; 40] = [
 /// `examples/sentiment_eval.rs --write-default`).
 pub const DEFAULT_CALIBRATION_JSON: &str = include_str!("../defaults/sentiment_calibration.json");
 
+/// Gemma 3 270M's calibration (`defaults/sentiment_calibration_gemma3-270m.json`, written by
+/// `STEADYTEXT_MODEL=gemma3-270m examples/sentiment_eval.rs --per-split 250 --write-default PATH
+/// --labels-only`): the three label scores and a logistic regression fitted on Amazon review
+/// sentences only, the candidate that transferred best to the held-out domains on that model.
+pub const GEMMA3_270M_CALIBRATION_JSON: &str =
+    include_str!("../defaults/sentiment_calibration_gemma3-270m.json");
+
+/// The calibrations that ship, by the model whose scores they were fitted on: (blake3
+/// fingerprint of the GGUF file, the model's name for `--model`, the calibration document). A
+/// calibration reads one model's scores; on another model it is meaningless.
+pub const SHIPPED_CALIBRATIONS: &[(&str, &str, &str)] = &[
+    (
+        "5f4fa13bfc6dd4a91fd00e22974a9c4e9ed628fd7d7f307398ddf30260d6b2c3",
+        "smollm2-135m",
+        DEFAULT_CALIBRATION_JSON,
+    ),
+    (
+        "cae8a85634ad6b98b9bd58f4d2ba2ed053f51a3b71ff3d7ca8644b2db1c1fad3",
+        "gemma3-270m",
+        GEMMA3_270M_CALIBRATION_JSON,
+    ),
+];
+
 /// Format version of [`Calibration`] files.
 pub const CALIBRATION_FORMAT: u32 = 1;
 
@@ -340,6 +363,28 @@ pub async fn content_free_scores(
 }
 
 impl SentimentModel {
+    /// The shipped classifier for the model a backend runs (matched by the weights'
+    /// fingerprint in its identity, [`SHIPPED_CALIBRATIONS`]), or `None` when none ships for
+    /// it: fit one with `steadytext calibrate sentiment` on that model.
+    ///
+    /// ```
+    /// use steadytext_schema::SentimentModel;
+    /// let smollm2 = "gguf/llama/5f4fa13bfc6dd4a91fd00e22974a9c4e9ed628fd7d7f307398ddf30260d6b2c3/native-v4/prefill-chunk64";
+    /// assert_eq!(SentimentModel::shipped_for(smollm2), Some(SentimentModel::default()));
+    /// assert_eq!(SentimentModel::shipped_for("gguf/llama/0123/native-v4"), None);
+    /// ```
+    pub fn shipped_for(backend_identity: &str) -> Option<Self> {
+        let fingerprint = backend_identity.split('/').nth(2)?;
+        SHIPPED_CALIBRATIONS
+            .iter()
+            .find(|(fp, _, _)| *fp == fingerprint)
+            .map(|(_, name, json)| {
+                let c = Calibration::from_json(json)
+                    .unwrap_or_else(|e| panic!("the shipped calibration of {name} is valid: {e}"));
+                Self::new(c).expect("a checked calibration")
+            })
+    }
+
     /// A classifier with this calibration.
     ///
     /// # Errors

@@ -12,6 +12,7 @@ pub fn steadytext(args: &[&str], cache: &Path) -> Command {
     cmd.args(args)
         .env("STEADYTEXT_CACHE_DIR", cache)
         .env_remove("STEADYTEXT_MODEL")
+        .env_remove("STEADYTEXT_SENTIMENT_MODEL")
         .env("RAYON_NUM_THREADS", "2")
         .stdin(Stdio::null());
     cmd
