@@ -110,6 +110,7 @@ fn forward(c: &mut Criterion) {
                     kv,
                     tokens: &prompt,
                     logits: false,
+                    rows: None,
                 }])
                 .unwrap();
         }
@@ -124,6 +125,7 @@ fn forward(c: &mut Criterion) {
                     kv,
                     tokens: &tok,
                     logits: true,
+                    rows: None,
                 })
                 .collect();
             weights.forward(&mut steps).unwrap()

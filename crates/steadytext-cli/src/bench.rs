@@ -211,6 +211,7 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
                         kv,
                         tokens: p,
                         logits: true,
+                        rows: None,
                     }];
                     let l = weights.forward(&mut step)?;
                     next.push([argmax(&l[0])]);
@@ -224,6 +225,7 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
                             kv,
                             tokens: t,
                             logits: true,
+                            rows: None,
                         })
                         .collect();
                     let logits = weights.forward(&mut steps)?;

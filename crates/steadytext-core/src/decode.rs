@@ -42,6 +42,13 @@ pub trait TokenConstraint {
     fn is_stopped(&self) -> bool;
     /// The output so far satisfies the constraint (an end-of-sequence token is allowed now).
     fn is_accepting(&self) -> bool;
+    /// The tokens allowed at this step, when there are at most `limit` of them (`None`: more,
+    /// or not known). A decoder may then compute only their logits; [`Self::mask`] still runs
+    /// and must agree.
+    fn allowed(&mut self, limit: usize) -> Result<Option<Vec<u32>>> {
+        let _ = limit;
+        Ok(None)
+    }
 }
 
 /// What one decoding run produced.

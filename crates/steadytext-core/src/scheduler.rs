@@ -110,6 +110,22 @@ struct Active {
     state: GreedyState,
     /// The token to feed next.
     next: u32,
+    /// The tokens the constraint allows after `next`, when few: only their logits are
+    /// computed ([`SeqStep::rows`]).
+    allowed: Option<Vec<u32>>,
+}
+
+/// Most tokens a constraint may allow for the step to compute only their rows of the output
+/// head (of 262k for Gemma 3, 49k for SmolLM2): above that the full product is as cheap.
+pub(crate) const ALLOWED_ROWS_LIMIT: usize = 1024;
+
+/// The tokens `job`'s constraint allows next, when at most [`ALLOWED_ROWS_LIMIT`]. An error
+/// here is not an answer: the step computes every row and the constraint's mask reports it.
+fn allowed_next(job: &mut GenJob) -> Option<Vec<u32>> {
+    let c = job.constraint.as_mut()?;
+    TokenConstraint::allowed(c, ALLOWED_ROWS_LIMIT)
+        .ok()
+        .flatten()
 }
 
 struct Worker {
@@ -200,6 +216,11 @@ impl Worker {
             };
             (p.pos, end, end == len)
         });
+        // The first generated token's allowed set, before the prompt's last chunk runs.
+        let first_allowed = match (prefilling.as_mut(), chunk) {
+            (Some(p), Some((_, _, true))) => allowed_next(&mut p.job),
+            _ => None,
+        };
         let mut logits = {
             let mut steps: Vec<SeqStep<'_>> = active
                 .iter_mut()
@@ -208,6 +229,7 @@ impl Worker {
                     kv: &mut a.kv,
                     tokens: t,
                     logits: true,
+                    rows: a.allowed.as_deref(),
                 })
                 .collect();
             if let (Some(p), Some((start, end, last))) = (prefilling.as_mut(), chunk) {
@@ -215,6 +237,7 @@ impl Worker {
                     kv: &mut p.kv,
                     tokens: &p.job.ids[start..end],
                     logits: last,
+                    rows: first_allowed.as_deref(),
                 });
             }
             self.weights.forward(&mut steps)?
@@ -227,6 +250,7 @@ impl Worker {
             match self.decide(&mut a.state, &mut a.job, &mut l) {
                 Ok(Step::Continue(t)) => {
                     a.next = t;
+                    a.allowed = allowed_next(&mut a.job);
                     still.push(a);
                 }
                 Ok(Step::Finished(reason)) => self.finish(a.job, a.state, reason),
@@ -249,12 +273,16 @@ impl Worker {
             } else {
                 let mut state = GreedyState::new();
                 match self.decide(&mut state, &mut p.job, &mut l) {
-                    Ok(Step::Continue(t)) => active.push(Active {
-                        job: p.job,
-                        kv: p.kv,
-                        state,
-                        next: t,
-                    }),
+                    Ok(Step::Continue(t)) => {
+                        let allowed = allowed_next(&mut p.job);
+                        active.push(Active {
+                            job: p.job,
+                            kv: p.kv,
+                            state,
+                            next: t,
+                            allowed,
+                        })
+                    }
                     Ok(Step::Finished(reason)) => self.finish(p.job, state, reason),
                     Err(e) => {
                         let _ = p.job.reply.send(Err(e));

@@ -204,6 +204,7 @@ fn batched_steps_are_bit_identical_to_single_runs_at_any_thread_count() {
                         kv: rest[i].take().unwrap(),
                         tokens: &ids[i],
                         logits: true,
+                        rows: None,
                     })
                     .collect();
                 for (&i, l) in order.iter().zip(w.forward(&mut steps).unwrap()) {
@@ -218,6 +219,7 @@ fn batched_steps_are_bit_identical_to_single_runs_at_any_thread_count() {
                         kv,
                         tokens: &toks,
                         logits: true,
+                        rows: None,
                     })
                     .collect();
                 for (i, l) in w.forward(&mut steps).unwrap().into_iter().enumerate() {
@@ -402,5 +404,46 @@ fn options_are_scored_as_continuations_without_a_bos_token() {
         assert_eq!(best, want, "{text}: {lp:?}");
         let scores = backend.score_options_blocking(&prompt, &words).unwrap();
         assert!(scores.iter().all(|s| s.tokens == 1), "{scores:?}");
+    }
+}
+
+#[test]
+fn a_row_subset_of_the_head_has_the_bits_of_the_full_head() {
+    let w = weights();
+    let ids = tokens(PROMPT);
+    let full = NativeModel::new(w.clone()).forward(&ids, 0).unwrap();
+    let wanted: Vec<u32> = vec![0, 1, 2, 818, 5279, 100_000, 262_143];
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            // Alone, and batched beside a sequence that wants every row.
+            let (mut a, mut b) = (KvCache::default(), KvCache::default());
+            let mut steps = [
+                SeqStep {
+                    kv: &mut a,
+                    tokens: &ids,
+                    logits: true,
+                    rows: Some(&wanted),
+                },
+                SeqStep {
+                    kv: &mut b,
+                    tokens: &ids,
+                    logits: true,
+                    rows: None,
+                },
+            ];
+            let out = w.forward(&mut steps).unwrap();
+            assert_eq!(bits(&out[1]), bits(&full));
+            for (t, (&got, &want)) in out[0].iter().zip(&full).enumerate() {
+                if wanted.contains(&(t as u32)) {
+                    assert_eq!(got.to_bits(), want.to_bits(), "token {t}");
+                } else {
+                    assert_eq!(got, f32::NEG_INFINITY, "token {t}");
+                }
+            }
+        });
     }
 }

@@ -140,6 +140,7 @@ fn batched_steps_are_bit_identical_to_single_runs() {
                         kv: rest[i].take().unwrap(),
                         tokens: &ids[i],
                         logits: true,
+                        rows: None,
                     });
                 }
                 for (&i, l) in order.iter().zip(w.forward(&mut steps).unwrap()) {
@@ -154,6 +155,7 @@ fn batched_steps_are_bit_identical_to_single_runs() {
                         kv,
                         tokens: &toks,
                         logits: true,
+                        rows: None,
                     })
                     .collect();
                 for (i, l) in w.forward(&mut steps).unwrap().into_iter().enumerate() {

@@ -191,12 +191,33 @@ impl ConstraintCompiler {
 /// A compiled constraint in use during one decoding run.
 pub struct MatcherConstraint {
     matcher: Matcher,
+    /// This step's mask, when [`TokenConstraint::allowed`] computed it before [`mask`]
+    /// (computed once per step either way).
+    ///
+    /// [`mask`]: TokenConstraint::mask
+    pending: Option<toktrie::SimpleVob>,
 }
 
 impl MatcherConstraint {
     /// Wrap a fresh matcher.
     pub fn new(matcher: Matcher) -> Self {
-        Self { matcher }
+        Self {
+            matcher,
+            pending: None,
+        }
+    }
+
+    fn compute_mask(&mut self) -> Result<toktrie::SimpleVob> {
+        let mask = self
+            .matcher
+            .compute_mask()
+            .map_err(|e| Error::Inference(format!("constraint mask: {e}")))?;
+        if mask.is_zero() {
+            return Err(Error::Inference(
+                "the constraint admits no token at this point".into(),
+            ));
+        }
+        Ok(mask)
     }
 
     fn check(&self) -> Result<()> {
@@ -209,15 +230,10 @@ impl MatcherConstraint {
 
 impl TokenConstraint for MatcherConstraint {
     fn mask(&mut self, logits: &mut [f32]) -> Result<()> {
-        let mask = self
-            .matcher
-            .compute_mask()
-            .map_err(|e| Error::Inference(format!("constraint mask: {e}")))?;
-        if mask.is_zero() {
-            return Err(Error::Inference(
-                "the constraint admits no token at this point".into(),
-            ));
-        }
+        let mask = match self.pending.take() {
+            Some(m) => m,
+            None => self.compute_mask()?,
+        };
         let n = logits.len();
         mask.iter_unset_entries(|i| {
             if i < n {
@@ -231,6 +247,7 @@ impl TokenConstraint for MatcherConstraint {
     }
 
     fn consume(&mut self, token: u32) -> Result<()> {
+        self.pending = None;
         self.matcher
             .consume_token(token)
             .map_err(|e| Error::Inference(format!("constraint rejected token {token}: {e}")))?;
@@ -243,5 +260,22 @@ impl TokenConstraint for MatcherConstraint {
 
     fn is_accepting(&self) -> bool {
         self.matcher.clone().is_accepting().unwrap_or(false)
+    }
+
+    fn allowed(&mut self, limit: usize) -> Result<Option<Vec<u32>>> {
+        if self.matcher.is_stopped() {
+            return Ok(None);
+        }
+        let mask = match self.pending.take() {
+            Some(m) => m,
+            None => self.compute_mask()?,
+        };
+        let allowed = (mask.num_set() <= limit).then(|| {
+            let mut v = Vec::with_capacity(mask.num_set());
+            mask.iter_set_entries(|i| v.push(i as u32));
+            v
+        });
+        self.pending = Some(mask);
+        Ok(allowed)
     }
 }

@@ -183,6 +183,31 @@ impl QMatrix {
     }
 }
 
+impl QMatrix {
+    /// `out[r]` = row `r` times the single activation row of `x`, for each `r` in `rows`
+    /// (others untouched): the same kernel as [`matmul`], so the same bits as there. For a
+    /// handful of rows of a large matrix (the tokens a constraint allows, out of a 262k-row
+    /// head).
+    ///
+    /// # Panics
+    /// When `x` does not hold one row of this matrix's width, `out` is shorter than the
+    /// matrix's rows, or a row is out of range.
+    pub fn rows_into(&self, isa: Isa, rows: &[u32], x: &Activations, out: &mut [f32]) {
+        assert!(
+            x.tokens() == 1 && self.blocks == x.blocks(),
+            "one activation row of the width"
+        );
+        assert!(out.len() >= self.rows, "out shorter than the rows");
+        let ptr = OutPtr(out.as_mut_ptr());
+        let a = x.tile_of(0);
+        for &r in rows {
+            let r = r as usize;
+            assert!(r < self.rows, "row {r} out of range");
+            tile::<1>(self, isa, r..r + 1, a, 0, ptr, self.rows, 0);
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
 // SAFETY: tasks write disjoint elements of the output (distinct rows of distinct matrices).

@@ -91,6 +91,10 @@ pub struct SeqStep<'a> {
     pub tokens: &'a [u32],
     /// Compute the logits after the last token (skip for a prompt chunk that is not the last).
     pub logits: bool,
+    /// Compute only these rows of the output head (the tokens a constraint allows next); the
+    /// others are `-inf`. Each computed logit has exactly the bits it has in a full step, so a
+    /// decoder that masks the other tokens anyway decides the same.
+    pub rows: Option<&'a [u32]>,
 }
 
 /// The work buffers of one step, kept between steps so a step allocates nothing once they have
@@ -371,7 +375,9 @@ pub(super) fn step_attention(
 
 /// The logits after the last token of each sequence that wants them ([`SeqStep::logits`]; an
 /// empty vector for the others): that token's residual row normalised with `out = (norm, eps,
-/// head)`, times the output head. `bufs` are the step's work buffers.
+/// head)`, times the output head — every row of it in one batched product, or only the rows a
+/// sequence asks for ([`SeqStep::rows`]; the others `-inf`). `bufs` are the step's work
+/// buffers.
 pub(super) fn step_logits(
     isa: Isa,
     seqs: &[SeqStep<'_>],
@@ -382,17 +388,19 @@ pub(super) fn step_logits(
     (acts, last, logits): (&mut Activations, &mut Vec<f32>, &mut Vec<f32>),
 ) -> Vec<Vec<f32>> {
     let vocab = head.rows();
-    let wanted: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].logits).collect();
-    let n = wanted.len();
-    let last = sized(last, n * dim);
-    for (i, span) in wanted.iter().map(|&s| spans[s]).enumerate() {
+    let normed = |i: usize, out: &mut [f32]| {
+        let span = spans[i];
         let r = span.row + span.n - 1;
-        rms_norm(
-            &x[r * dim..(r + 1) * dim],
-            norm,
-            eps,
-            &mut last[i * dim..(i + 1) * dim],
-        );
+        rms_norm(&x[r * dim..(r + 1) * dim], norm, eps, out);
+    };
+    // Every row of the head, for the sequences that want them all, in one product.
+    let full: Vec<usize> = (0..seqs.len())
+        .filter(|&i| seqs[i].logits && seqs[i].rows.is_none())
+        .collect();
+    let n = full.len();
+    let last = sized(last, n * dim);
+    for (k, &i) in full.iter().enumerate() {
+        normed(i, &mut last[k * dim..(k + 1) * dim]);
     }
     acts.quantize(last, dim);
     let logits = sized(logits, n * vocab);
@@ -400,12 +408,18 @@ pub(super) fn step_logits(
         matmul(isa, &[head], acts, logits, vocab);
     }
     let mut rows = logits.chunks_exact(vocab);
+    let mut one = vec![0f32; dim];
     (0..seqs.len())
-        .map(|i| {
-            if seqs[i].logits {
-                rows.next().map(<[f32]>::to_vec).unwrap_or_default()
-            } else {
-                Vec::new()
+        .map(|i| match (seqs[i].logits, seqs[i].rows) {
+            (false, _) => Vec::new(),
+            (true, None) => rows.next().map(<[f32]>::to_vec).unwrap_or_default(),
+            (true, Some(wanted)) => {
+                normed(i, &mut one);
+                let mut a = Activations::new();
+                a.quantize(&one, dim);
+                let mut out = vec![f32::NEG_INFINITY; vocab];
+                head.rows_into(isa, wanted, &a, &mut out);
+                out
             }
         })
         .collect()

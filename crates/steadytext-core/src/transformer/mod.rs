@@ -182,6 +182,7 @@ impl NativeModel {
             kv: &mut self.kv,
             tokens,
             logits,
+            rows: None,
         }];
         Ok(self
             .weights
