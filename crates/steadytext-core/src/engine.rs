@@ -62,11 +62,7 @@ impl Engine {
 
     /// An engine over any backend and cache.
     pub fn new(backend: Arc<dyn Backend>, cache: Cache) -> Self {
-        Self {
-            backend,
-            cache: Arc::new(cache),
-            validators: Arc::default(),
-        }
+        Self::with_shared_cache(backend, Arc::new(cache))
     }
 
     /// An engine over `backend` that shares `cache` with other engines (e.g. one per model

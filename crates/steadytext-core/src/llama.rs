@@ -99,6 +99,16 @@ pub fn context_length(ct: &Content) -> usize {
         .min(MAX_SEQ_LEN)
 }
 
+/// Tokens in the vocabulary of a GGUF header (`tokenizer.ggml.tokens`; 0 when absent): the
+/// logits per step.
+pub fn vocab_size(ct: &Content) -> usize {
+    ct.metadata
+        .get("tokenizer.ggml.tokens")
+        .and_then(|v| v.to_vec().ok())
+        .map(|v| v.len())
+        .unwrap_or(0)
+}
+
 /// The architecture of a GGUF header, or [`Error::UnsupportedArchitecture`] when this backend
 /// cannot run it.
 pub fn supported_architecture(ct: &Content, path: &Path) -> Result<String> {
@@ -141,12 +151,7 @@ impl CandleLlama {
         }
         let device = Device::Cpu;
         let context = context_length(&ct);
-        let vocab = ct
-            .metadata
-            .get("tokenizer.ggml.tokens")
-            .and_then(|v| v.to_vec().ok())
-            .map(|v| v.len())
-            .unwrap_or(0);
+        let vocab = vocab_size(&ct);
         let target = kernels.convert_to();
         let needs_conversion = match target {
             Some(GgmlDType::F32) => true,

@@ -451,7 +451,7 @@ pub(super) fn for_rows(
 
 /// Row by row: `x += y` (with `y`), then `out = rms_norm(x)` (with `norm`), the rows spread over
 /// the pool when there are several (each row's result is the same either way).
-fn add_then_norm(
+pub(super) fn add_then_norm(
     x: &mut [f32],
     y: Option<&[f32]>,
     norm: Option<(&[f32], f32)>,

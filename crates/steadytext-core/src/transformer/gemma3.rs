@@ -26,7 +26,8 @@ use crate::error::{Error, Result};
 use crate::quant::{Activations, Isa, QMatrix};
 
 use super::forward::{
-    for_rows, plan_step, sized, step_attention, step_logits, AttnShape, SeqStep, Span,
+    add_then_norm, for_rows, plan_step, sized, step_attention, step_logits, AttnShape, SeqStep,
+    Span,
 };
 use super::linear::{project, Linear};
 use super::math::{gelu_mul, rms_norm, rms_norm_in_place, Rope};
@@ -93,12 +94,7 @@ impl Gemma3Config {
         let kv_heads = md_u32(ct, &key("attention.head_count_kv"), path).unwrap_or(heads);
         let head_dim = md_u32(ct, &key("attention.key_length"), path).unwrap_or(dim / heads.max(1));
         let value_dim = md_u32(ct, &key("attention.value_length"), path).unwrap_or(head_dim);
-        let vocab = ct
-            .metadata
-            .get("tokenizer.ggml.tokens")
-            .and_then(|v| v.to_vec().ok())
-            .map(|v| v.len())
-            .unwrap_or(0);
+        let vocab = crate::llama::vocab_size(ct);
         let config = Self {
             layers: md_u32(ct, &key("block_count"), path)?,
             dim,
@@ -340,7 +336,7 @@ impl Gemma3Weights {
         let isa = self.isa;
 
         if let Some(first) = self.layers.first() {
-            norm_rows(x, &first.attn_norm, c.eps, dim, xn);
+            add_then_norm(x, None, Some((&first.attn_norm, c.eps)), dim, xn);
         }
         for (l, layer) in self.layers.iter().enumerate() {
             let rope = if c.is_local(l) {
@@ -421,16 +417,6 @@ impl Gemma3Weights {
             out,
             (acts, last, logits),
         ))
-    }
-}
-
-/// `out = rms_norm(x)` row by row (rows spread over the pool when there are several).
-fn norm_rows(x: &[f32], w: &[f32], eps: f32, dim: usize, out: &mut [f32]) {
-    if x.len() > dim {
-        let rows = x.par_chunks_exact(dim).zip(out.par_chunks_exact_mut(dim));
-        rows.for_each(|(xr, or)| rms_norm(xr, w, eps, or));
-    } else {
-        rms_norm(x, w, eps, out);
     }
 }
 

@@ -104,12 +104,7 @@ impl LlamaConfig {
         let heads = md_u32(ct, "llama.attention.head_count", path)?;
         let kv_heads = md_u32(ct, "llama.attention.head_count_kv", path).unwrap_or(heads);
         let head_dim = dim / heads.max(1);
-        let vocab = ct
-            .metadata
-            .get("tokenizer.ggml.tokens")
-            .and_then(|v| v.to_vec().ok())
-            .map(|v| v.len())
-            .unwrap_or(0);
+        let vocab = crate::llama::vocab_size(ct);
         let context = md_u32(ct, "llama.context_length", path)
             .unwrap_or(MAX_CONTEXT)
             .min(MAX_CONTEXT);
